@@ -1,0 +1,61 @@
+"""The ``genforge`` command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genforge import GenForgeError
+
+app = typer.Typer(help="GenForge: train, evaluate and sample generative models.", no_args_is_help=True,
+                  add_completion=False)
+
+
+@app.callback()
+def _main() -> None:
+    """GenForge command line."""
+
+
+@app.command()
+def generate(
+    model: Annotated[str, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model, or a "
+                                            "local model folder (models/optimized)")],
+    prompt: Annotated[str, typer.Option(help="text to continue")] = "\n",
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] = 500,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.8,
+    top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] = 0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="nucleus sampling mass; 1 = off")] = 1.0,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = 0,
+) -> None:
+    """Print the prompt followed by MAX_NEW_TOKENS generated tokens.
+
+    A prompt character outside a char model's vocabulary is an error (it names the characters).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        if "://" in model or model.startswith(("models:/", "runs:/")):
+            import pandas as pd
+
+            from genforge.tracking import load_pyfunc
+
+            text = load_pyfunc(model).predict(
+                pd.DataFrame({"prompt": [prompt]}),
+                params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+                        "top_p": top_p, "seed": seed},
+            )["text"][0]
+        else:
+            from genforge.models import load_generator
+            from genforge.sampling import generate as sample
+
+            if not Path(model).is_dir():
+                raise GenForgeError(f"{model}: not a model folder or MLflow model URI")
+            net, tokenizer = load_generator(model)
+            text = sample(net, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                          top_k=top_k, top_p=top_p, seed=seed)
+    except GenForgeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(prompt + text)

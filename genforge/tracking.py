@@ -1,0 +1,229 @@
+"""MLflow tracking: the one module that talks to MLflow (runs, metrics, artifacts, the model registry).
+
+With no configuration, runs go to a SQLite store ``mlflow.db`` and artifacts to ``mlartifacts/`` in the project
+root; ``MLFLOW_TRACKING_URI`` overrides the store (an ``http://`` server, say) and the server's artifact store is
+used then.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genforge import GenForgeError
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+RUN_FILE = "run.json"  # in a model folder: {"run_id", "tracking_uri"} of the MLflow run that trained it
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` (root: the working directory)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = (root or Path.cwd()).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _mlflow(root: Path | None = None):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(root))
+    return mlflow
+
+
+def experiment_id(name: str, root: Path | None = None) -> str:
+    """Id of experiment ``name``, created if missing; with the default store its artifacts go to ``mlartifacts/``.
+
+    Raises:
+        GenForgeError: the tracking server cannot be reached.
+    """
+    mlflow = _mlflow(root)
+    try:
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            location = ((root or Path.cwd()).resolve() / "mlartifacts").as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
+    except Exception as e:
+        raise GenForgeError(f"MLflow tracking at {tracking_uri(root)} failed: {e}. Check MLFLOW_TRACKING_URI") from e
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The current git commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return commit + ("-dirty" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"epochs": 3}}`` -> ``{"train.epochs": 3}``; lists become their string form."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = str(value) if isinstance(value, (list, tuple)) else value
+    return flat
+
+
+def start_training_run(experiment: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    """Create the model's MLflow run, log every param (flattened) and the tags; return its run id."""
+    mlflow = _mlflow()
+    exp = experiment_id(experiment)
+    client = mlflow.MlflowClient()
+    run = client.create_run(exp, tags={"mlflow.source.git.commit": git_commit(), **tags})
+    flat = flatten(params)
+    items = list(flat.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i:i + 100]), run_id=run.info.run_id)
+    return run.info.run_id
+
+
+def _client(run_id: str):
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    try:
+        client.get_run(run_id)
+    except Exception as e:
+        raise GenForgeError(f"MLflow run {run_id} not found at {tracking_uri()}: {e}. Re-run the train stage "
+                            "(`dvc repro --force train`) to create the run") from e
+    return client
+
+
+def end_run(run_id: str, status: str) -> None:
+    """Mark a run ``FINISHED`` or ``FAILED`` (MLflow still accepts metrics and artifacts for it afterwards)."""
+    _client(run_id).set_terminated(run_id, status)
+
+
+def log_metrics(run_id: str, metrics: Mapping[str, float], *, prefix: str = "", step: int | None = None) -> None:
+    """Log numeric ``metrics`` to a run, each key as ``prefix + key``."""
+    import mlflow.entities
+
+    client = _client(run_id)
+    now = int(time.time() * 1000)
+    batch = [mlflow.entities.Metric(prefix + k, float(v), now, step or 0) for k, v in metrics.items()]
+    client.log_batch(run_id, metrics=batch)
+
+
+def set_tags(run_id: str, tags: Mapping[str, Any]) -> None:
+    """Set string tags on a run."""
+    client = _client(run_id)
+    for k, v in tags.items():
+        client.set_tag(run_id, k, str(v))
+
+
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    """Store ``text`` as the artifact ``artifact_file`` of a run."""
+    _client(run_id).log_text(run_id, text, artifact_file)
+
+
+def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+    """Copy a local file into the run's artifacts."""
+    _client(run_id).log_artifact(run_id, str(path), artifact_path)
+
+
+def epoch_logger(run_id: str, sample_fn=None):
+    """A Keras callback that logs every epoch's logs (loss, val_loss, accuracy, ...) to the run with ``step=epoch``
+    and, if ``sample_fn(model) -> str`` is given, the text it returns as ``samples/epoch_NNN.txt``."""
+    import keras
+
+    class MlflowEpochLogger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            log_metrics(run_id, {k: v for k, v in (logs or {}).items() if k != "learning_rate"}, step=epoch + 1)
+            if sample_fn is not None:
+                log_text(run_id, sample_fn(self.model), f"samples/epoch_{epoch + 1:03d}.txt")
+
+    return MlflowEpochLogger()
+
+
+def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
+    """Log the model folder as an MLflow pyfunc model named ``model`` in the run and register it as a new version
+    of ``registered_name``; return the version number.
+
+    The pyfunc takes a DataFrame with a string column ``prompt`` and params ``max_new_tokens``, ``temperature``,
+    ``top_k``, ``top_p``, ``seed``, and returns the generated text per prompt (column ``text``).
+    """
+    mlflow = _mlflow()
+    _client(run_id)
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    from genforge.pyfunc import pip_requirements
+
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("string", "prompt")]),
+        outputs=Schema([ColSpec("string", "text")]),
+        params=ParamSchema([
+            ParamSpec("max_new_tokens", "long", 200),
+            ParamSpec("temperature", "double", 0.8),
+            ParamSpec("top_k", "long", 0),
+            ParamSpec("top_p", "double", 1.0),
+            ParamSpec("seed", "long", 0),
+        ]),
+    )
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+            artifacts={"generator": str(model_dir)},
+            signature=signature,
+            pip_requirements=pip_requirements(),
+            code_paths=[str(Path(__file__).parent)],
+            registered_model_name=registered_name,
+        )
+    return int(info.registered_model_version)
+
+
+def promote(name: str, version: int, metric: str, value: float) -> dict[str, Any]:
+    """Give ``version`` the alias ``challenger``; move ``champion`` to it when its ``metric`` (lower is better) beats
+    the current champion's, or when there is no champion yet.
+
+    The metric value is stored as the version tag ``metric`` so that later comparisons need no run look-up.
+
+    Returns:
+        ``{"version", "aliases", "champion_version", "previous_champion", "previous_value"}``.
+    """
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(name, str(version), metric, repr(value))
+    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+        prev_version = int(current.version)
+        prev_value = float(current.tags[metric]) if metric in current.tags else float("inf")
+    except Exception:  # noqa: BLE001 - MlflowException when no champion exists yet
+        prev_version, prev_value = None, None
+    aliases = [CHALLENGER]
+    if prev_version is None or value < prev_value:
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        aliases.append(CHAMPION)
+    champion = version if CHAMPION in aliases else prev_version
+    return {"version": version, "aliases": aliases, "champion_version": champion,
+            "previous_champion": prev_version, "previous_value": prev_value}
+
+
+def load_pyfunc(uri: str):
+    """Load a logged generator (``models:/NAME@ALIAS`` and friends) as an MLflow pyfunc model.
+
+    Raises:
+        GenForgeError: the URI names no model in the tracking store.
+    """
+    mlflow = _mlflow()
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except Exception as e:
+        raise GenForgeError(f"cannot load {uri} from {tracking_uri()}: {e}") from e

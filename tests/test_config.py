@@ -1,0 +1,69 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genforge import GenForgeError
+from genforge.config import Params, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, mutate):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_project_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.preprocess.tokenizer == "char"
+    assert params.collect.sources[0].sha256 == "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee"
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = _write(tmp_path, lambda p: p["train"].update(epoch=3))
+    with pytest.raises(GenForgeError, match=r"train\.epoch: unknown key"):
+        load_params(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = _write(tmp_path, lambda p: p["train"].update(epochs="three"))
+    with pytest.raises(GenForgeError) as err:
+        load_params(path)
+    assert "train.epochs" in str(err.value) and "'three'" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_bad_source_key_is_named(tmp_path):
+    path = _write(tmp_path, lambda p: p["collect"]["sources"][0].update(sha256="abc"))
+    with pytest.raises(GenForgeError, match=r"collect\.sources\.0\.sha256"):
+        load_params(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(GenForgeError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(GenForgeError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_dvc_yaml_params_and_tasks_agree():
+    """One verb per stage: dvc.yaml stage == tasks/<verb>.py == params section, and each stage declares its
+    own section and every section the code of its task module reads."""
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    sections = set(Params.model_fields)
+    for verb, stage in dvc.items():
+        assert stage["cmd"] == f"python -m tasks.{verb}"
+        source = (REPO / "tasks" / f"{verb}.py").read_text()
+        assert f"def {verb}(params: Params)" in source
+        assert verb in sections and verb in stage["params"]
+        declared = {p.split(".")[0] for p in stage["params"]}
+        read = set(re.findall(r"params\.(\w+)", source)) & sections
+        assert read <= declared, f"stage {verb} reads {read - declared} without declaring them in dvc.yaml"
+    assert {f.stem for f in (REPO / "tasks").glob("*.py")} - {"__init__"} == set(dvc)

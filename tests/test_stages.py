@@ -1,0 +1,198 @@
+"""The stages on a tiny project, called in-process: outputs, MLflow lineage, and the errors bad input gets."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import folder_digest, write_params
+
+from genforge.config import load_params
+from genforge.files import md5_file
+from tasks import run_stage
+from tasks.collect import collect
+from tasks.evaluate import evaluate
+from tasks.optimize import optimize
+from tasks.preprocess import preprocess
+from tasks.register import register
+from tasks.train import train
+
+STAGES = [("collect", collect), ("preprocess", preprocess), ("train", train), ("optimize", optimize),
+          ("evaluate", evaluate), ("register", register)]
+
+
+def run_all(upto: str = "register") -> None:
+    for verb, fn in STAGES:
+        assert run_stage(verb, fn, []) == 0, verb
+        if verb == upto:
+            return
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    out = {}
+    for folder in ("data", "models", "metrics", "reports"):
+        for p in sorted((root / folder).rglob("*")) if (root / folder).exists() else []:
+            if p.is_file() and "checkpoints" not in p.parts:
+                out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def edit_params(root: Path, mutate) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    mutate(params)
+    write_params(root, params)
+
+
+def test_pipeline_outputs_and_mlflow_lineage(project):
+    import mlflow
+
+    run_all()
+    stats = json.loads((project / "metrics/preprocess.json").read_text())
+    assert stats["train"]["documents"] == 3 and stats["val"]["documents"] == 1 and stats["test"]["documents"] == 1
+    assert np.load(project / "data/processed/train.npy").dtype == np.uint8
+    manifest = json.loads((project / "data/raw/manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == [f"plays/play{i}.md" for i in range(5)]
+
+    ev = json.loads((project / "metrics/evaluate.json").read_text())
+    assert ev["bits_per_character"] == pytest.approx(ev["cross_entropy"] / np.log(2))
+    assert ev["perplexity"] == pytest.approx(np.exp(ev["cross_entropy"]))
+    assert ev["tokens"] == stats["test"]["tokens"] - 1  # every test token but the first is scored once
+    opt = json.loads((project / "metrics/optimize.json").read_text())
+    assert opt["size_bytes_after"] < opt["size_bytes_before"]
+    assert opt["test_cross_entropy_after"] == pytest.approx(ev["cross_entropy"])
+    assert "=== temperature 0.0 ===" in (project / "reports/samples.txt").read_text()
+
+    reg = json.loads((project / "metrics/register.json").read_text())
+    assert reg["version"] == 1 and set(reg["aliases"]) == {"challenger", "champion"}
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    run = client.get_run(reg["run_id"])
+    assert run.data.params["train.units"] == "16" and run.data.params["seed"] == "1337"
+    assert run.data.tags["data.train.md5"] == md5_file(project / "data/processed/train.npy")
+    assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("-dirty")) == 40
+    assert run.data.metrics["test/bits_per_character"] == pytest.approx(ev["bits_per_character"])
+    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"plots", "samples"} <= artifacts
+    assert "plots/train_loss.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
+
+    # the registered model generates, and equals the local model folder with the same seed
+    from genforge.models import load_generator
+    from genforge.sampling import generate
+
+    model = mlflow.pyfunc.load_model("models:/genforge-text@champion")
+    out = model.predict(pd.DataFrame({"prompt": ["KING:"]}),
+                        params={"max_new_tokens": 40, "temperature": 0.7, "seed": 5})
+    net, tok = load_generator(project / "models/optimized")
+    assert out["text"][0] == generate(net, tok, "KING:", max_new_tokens=40, temperature=0.7, seed=5)
+    assert len(out["text"][0]) == 40
+
+    # a worse model stays challenger; champion stays on version 1
+    edit_params(project, lambda p: p["train"].update(epochs=0))
+    for verb, fn in STAGES[2:]:
+        assert run_stage(verb, fn, []) == 0
+    reg2 = json.loads((project / "metrics/register.json").read_text())
+    assert reg2["version"] == 2 and reg2["aliases"] == ["challenger"] and reg2["champion_version"] == 1
+    assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("genforge-text", "challenger").version) == "2"
+
+
+def _expect_error(verb, fn, capsys, message):
+    assert run_stage(verb, fn, []) == 2
+    err = capsys.readouterr().err
+    assert f"{verb}: error:" in err and message in err, err
+    return err
+
+
+def test_bad_input_fails_early_and_keeps_earlier_outputs(project, capsys):
+    run_all(upto="preprocess")
+    assert run_stage("train", train, []) == 0
+    before = snapshot(project)
+    assert any(k.startswith("models/trained/") for k in before)
+
+    # unknown key and wrong type: every stage refuses to start
+    edit_params(project, lambda p: p["train"].update(unit=3))
+    _expect_error("collect", collect, capsys, "train.unit: unknown key")
+    edit_params(project, lambda p: (p["train"].pop("unit"), p["train"].update(epochs="many")))
+    _expect_error("train", train, capsys, "train.epochs")
+    edit_params(project, lambda p: p["train"].update(epochs=2))
+
+    # sha256 mismatch, missing source
+    (project / "corpus/play0.md").write_text("**A**  \nchanged\n")
+    _expect_error("collect", collect, capsys, "sha256 mismatch")
+    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="no/such/dir"))
+    _expect_error("collect", collect, capsys, "does not exist")
+    assert snapshot(project) == before
+
+    # empty corpus: files that hold no text
+    empty = project / "empty"
+    empty.mkdir()
+    for i in range(3):
+        (empty / f"e{i}.md").write_text("  \n\n")
+    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="empty", sha256=folder_digest(empty)))
+    assert run_stage("collect", collect, []) == 0
+    _expect_error("preprocess", preprocess, capsys, "the corpus is empty")
+
+    # undecodable bytes: the error names the file and the byte offset
+    bad = project / "bad"
+    bad.mkdir()
+    for i in range(3):
+        (bad / f"b{i}.md").write_bytes(b"**A**  \nok\n" + (b"caf\xe9\n" if i == 1 else b""))
+    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="bad", sha256=folder_digest(bad)))
+    assert run_stage("collect", collect, []) == 0
+    _expect_error("preprocess", preprocess, capsys, "plays/b1.md: byte 0xe9 at offset 14 is not valid utf-8")
+
+    # a corpus shorter than one training window: the error gives both numbers
+    short = project / "short"
+    short.mkdir()
+    for i in range(3):
+        (short / f"s{i}.md").write_text(f"**A**  \nline {i}\n")
+    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="short", sha256=folder_digest(short)))
+    assert run_stage("collect", collect, []) == 0
+    assert run_stage("preprocess", preprocess, []) == 0
+    err = _expect_error("train", train, capsys, "split has 10 tokens; one training window needs 17")
+    assert "lower train.seq_len" in err
+    # the trained model of the earlier successful run is untouched
+    after = snapshot(project)
+    assert {k: v for k, v in after.items() if k.startswith("models/")} == \
+        {k: v for k, v in before.items() if k.startswith("models/")}
+
+
+def test_params_path_argument(project, capsys):
+    assert run_stage("collect", collect, ["missing.yaml"]) == 2
+    assert "missing.yaml: params file not found" in capsys.readouterr().err
+    assert load_params(project / "params.yaml").train.units == 16
+
+
+def test_train_resumes_from_the_last_epoch_checkpoint(project, monkeypatch):
+    """A crash after epoch 2 of 3, then a plain re-run: training continues at epoch 3 instead of starting over."""
+    import keras
+
+    from genforge import tracking
+
+    run_all(upto="preprocess")
+    edit_params(project, lambda p: p["train"].update(epochs=3, patience=5))
+    real_logger = tracking.epoch_logger
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt("simulated crash after epoch 2")
+
+    monkeypatch.setattr(tracking, "epoch_logger", lambda run_id, fn=None: Crash())
+    with pytest.raises(KeyboardInterrupt):
+        train(load_params())
+    assert not (project / "models/trained").exists()
+    assert list((project / "models/checkpoints").iterdir())  # the checkpoint of epoch 2
+
+    monkeypatch.setattr(tracking, "epoch_logger", real_logger)
+    summary = train(load_params())
+    assert summary["epochs"] == 3
+    history = (project / "metrics/train_history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history] == ["epoch", "3"]  # only epoch 3 ran in the second process
+    assert not list((project / "models/checkpoints").iterdir())  # removed after success
