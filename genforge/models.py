@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +122,3 @@ def model_file(folder: str | Path) -> Path:
     folder = Path(folder)
     return folder / KERAS_FILE if (folder / KERAS_FILE).exists() else folder / INT8_FILE
 
-
-def describe(model) -> str:
-    """A one-line JSON summary of a model: name and parameter count (for logs and MLflow tags)."""
-    return json.dumps({"name": model.name, "params": int(model.count_params())})

@@ -93,7 +93,7 @@ def train(params: Params) -> dict:
     start = time.perf_counter()
     try:
         history = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=(val_x, val_y),
-                            validation_batch_size=cfg.batch_size, callbacks=callbacks,
+                            validation_batch_size=cfg.batch_size, callbacks=callbacks, shuffle=False,
                             verbose=1 if sys.stdout.isatty() else 2)
     except BaseException:
         tracking.end_run(run_id, "FAILED")

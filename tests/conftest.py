@@ -75,7 +75,7 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     """A git + DVC project in tmp_path with the repo's stages, a 5-play corpus and tiny params; cwd is set to it."""
     root = tmp_path / "proj"
     root.mkdir()
-    for name in ("tasks", "pipelines"):
+    for name in ("genforge", "tasks", "pipelines"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
