@@ -125,9 +125,8 @@ def train(params: Params) -> dict:
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    if rows:
-        _loss_plot(rows, metrics_dir / "train_loss.png")
-        tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
+    _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
+    tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
     tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")
     tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
     return {"run_id": run_id, **summary}
