@@ -37,7 +37,11 @@ def _mlflow(root: Path | None = None):
 
 
 def experiment_id(name: str, root: Path | None = None) -> str:
-    """Id of experiment ``name``, created if missing; with the default store its artifacts go to ``mlartifacts/``.
+    """Id of experiment ``name``, created if missing.
+
+    With a local SQLite store (the default) a new experiment keeps its artifacts in ``<root>/mlartifacts``; MLflow
+    would otherwise put them in ``./mlruns`` of whatever directory the client runs in. A tracking server keeps its
+    own artifact store.
 
     Raises:
         GenForgeError: the tracking server cannot be reached.
@@ -48,7 +52,7 @@ def experiment_id(name: str, root: Path | None = None) -> str:
         if exp is not None:
             return exp.experiment_id
         location = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
+        if tracking_uri(root).startswith("sqlite:"):
             location = ((root or Path.cwd()).resolve() / "mlartifacts").as_uri()
         return mlflow.create_experiment(name, artifact_location=location)
     except Exception as e:

@@ -27,11 +27,13 @@ def _loss_plot(history: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
     ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="val loss")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.legend()

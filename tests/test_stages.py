@@ -79,6 +79,7 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "samples"} <= artifacts
     assert "plots/train_loss.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()  # the project's artifact store
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
 
     # the registered model generates, and equals the local model folder with the same seed
