@@ -38,7 +38,7 @@ ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT) --workers 1
 
 lint: setup
-	$(BIN)/ruff check genforge tasks pipelines tests bench
+	$(BIN)/ruff check genforge tasks pipelines tests
 
 clean:
 	rm -rf $(VENV)

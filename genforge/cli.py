@@ -24,7 +24,7 @@ def _main() -> None:
 def generate(
     model: Annotated[str, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model, or a "
                                             "local model folder (models/optimized)")],
-    prompt: Annotated[str, typer.Option(help="text to continue")] = "\n",
+    prompt: Annotated[str, typer.Option(help="text to continue [default: a newline]", show_default=False)] = "\n",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] = 500,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.8,
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] = 0,

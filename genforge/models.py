@@ -15,10 +15,10 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int):
-    """The seed's LSTM generator: tokens -> embedding (or one-hot) -> LSTM x layers -> Dense(vocab) logits.
+    """The LSTM generator: tokens -> embedding (or one-hot) -> LSTM x layers -> Dense(vocab) logits.
 
     Shapes: input ``int32 (B, T)``; embedding ``(B, T, E)`` (``E = vocab_size`` one-hot when ``embedding_dim == 0``,
-    as in the seed's 256-wide one-hot byte model); each LSTM ``(B, T, units)``; output logits ``float32 (B, T, V)``.
+    the classic 256-wide one-hot input of a byte model); each LSTM ``(B, T, units)``; output logits ``float32 (B, T, V)``.
     Graves (2013), *Generating Sequences With Recurrent Neural Networks*, sec. 2 and 3.1.
     """
     import keras

