@@ -18,7 +18,8 @@ def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int):
     """The LSTM generator: tokens -> embedding (or one-hot) -> LSTM x layers -> Dense(vocab) logits.
 
     Shapes: input ``int32 (B, T)``; embedding ``(B, T, E)`` (``E = vocab_size`` one-hot when ``embedding_dim == 0``,
-    the classic 256-wide one-hot input of a byte model); each LSTM ``(B, T, units)``; output logits ``float32 (B, T, V)``.
+    the classic 256-wide one-hot input of a byte model); each LSTM ``(B, T, units)``; output logits
+    ``float32 (B, T, V)``.
     Graves (2013), *Generating Sequences With Recurrent Neural Networks*, sec. 2 and 3.1.
     """
     import keras
