@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genforge import GenForgeError
 
@@ -15,10 +15,12 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Paths(_Section):
+    """Where the stages read and write; relative to the project root, each distinct and none inside another."""
+
     raw: Path
     processed: Path
     trained: Path
@@ -27,10 +29,31 @@ class Paths(_Section):
     metrics: Path
     reports: Path
 
+    @model_validator(mode="after")
+    def _separate(self) -> Paths:
+        items = list(self.model_dump().items())
+        for key, path in items:
+            if path in (Path(""), Path(".")) or path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"paths.{key}: {str(path)!r} must be a folder inside the project, such as data/{key}")
+        for i, (a, pa) in enumerate(items):
+            for b, pb in items[i + 1:]:
+                if pa == pb or pa in pb.parents or pb in pa.parents:
+                    raise ValueError(f"paths.{a} ({pa}) and paths.{b} ({pb}) overlap; a stage replaces its folder "
+                                     "whole, so each path needs a folder of its own")
+        return self
+
 
 class _Source(_Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    # a folder name under paths.raw; "manifest.json" is the collect stage's own file there
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # the pin: see genforge.sources
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_manifest(cls, name: str) -> str:
+        if name == "manifest.json":
+            raise ValueError("'manifest.json' is the collect stage's own file; choose another source name")
+        return name
 
 
 class FileSource(_Source):
@@ -108,11 +131,11 @@ class Evaluate(_Section):
     context: int = Field(ge=2)
     sample_prompt: str = Field(min_length=1)
     sample_tokens: int = Field(ge=1)
-    temperatures: list[float] = Field(min_length=1)
+    temperatures: list[Annotated[float, Field(ge=0)]] = Field(min_length=1)
 
 
 class Register(_Section):
-    model_name: str = Field(min_length=1)
+    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     metric: Literal["bits_per_character", "cross_entropy", "perplexity"]
 
 
@@ -123,7 +146,7 @@ with warnings.catch_warnings():
     class Params(_Section):
         """All of params.yaml. Each field is the section of the stage of the same name."""
 
-        seed: int
+        seed: int = Field(ge=0)
         experiment: str = Field(min_length=1)
         paths: Paths
         collect: Collect
@@ -132,6 +155,19 @@ with warnings.catch_warnings():
         optimize: Optimize
         evaluate: Evaluate
         register: Register
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key repeated in one mapping is an error instead of last-one-wins."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _describe(err: ValidationError, source: Path) -> str:
@@ -161,9 +197,11 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except FileNotFoundError:
         raise GenForgeError(f"{path}: params file not found; run from the project root or pass its path") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise GenForgeError(f"{path}: cannot read the params file: {e}") from None
     except yaml.YAMLError as e:
         raise GenForgeError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):

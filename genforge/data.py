@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from genforge import GenForgeError
@@ -34,6 +36,24 @@ def split_documents(names: list[str], val_fraction: float, test_fraction: float,
         "val": sorted(shuffled[n_test:n_test + n_val]),
         "train": sorted(shuffled[n_test + n_val:]),
     }
+
+
+def load_tokens(path: str | Path) -> np.ndarray:
+    """A split's token ids as written by the preprocess stage, as a 1-D ``int32`` array.
+
+    Raises:
+        GenForgeError: the file is missing or is not a 1-D integer ``.npy`` array.
+    """
+    try:
+        tokens = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise GenForgeError(f"{path}: not found; run the preprocess stage (`dvc repro`)") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise GenForgeError(f"{path}: not a token array ({e}); re-run the preprocess stage") from None
+    if tokens.ndim != 1 or tokens.dtype.kind not in "ui":
+        raise GenForgeError(f"{path}: expected a 1-D integer array, found {tokens.dtype} {tokens.shape}; "
+                            "re-run the preprocess stage")
+    return tokens.astype(np.int32)
 
 
 def check_length(tokens: np.ndarray, seq_len: int, split: str) -> None:

@@ -72,4 +72,7 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise GenForgeError(f"{path}: not found; run the stage that writes it first (`dvc repro`)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GenForgeError(f"{path}: not valid JSON ({e}); re-run the stage that writes it") from None

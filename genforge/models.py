@@ -107,14 +107,15 @@ def load_generator(folder: str | Path):
     import keras
 
     folder = Path(folder)
-    tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
-    if (folder / KERAS_FILE).exists():
-        model = keras.saving.load_model(folder / KERAS_FILE)
-    elif (folder / INT8_FILE).exists():
-        model = _load_int8(folder / INT8_FILE)
-    else:
+    if not (folder / KERAS_FILE).exists() and not (folder / INT8_FILE).exists():
         raise GenForgeError(f"{folder}: no {KERAS_FILE} or {INT8_FILE}; pass a model folder written by the train "
-                            "or optimize stage")
+                            "or optimize stage (run `dvc repro` if it is missing)")
+    tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
+    try:
+        model = (keras.saving.load_model(folder / KERAS_FILE) if (folder / KERAS_FILE).exists()
+                 else _load_int8(folder / INT8_FILE))
+    except (OSError, ValueError, KeyError) as e:
+        raise GenForgeError(f"{folder}: the model file cannot be loaded ({e}); re-run the stage that wrote it") from e
     return model, tokenizer
 
 

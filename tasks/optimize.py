@@ -10,6 +10,7 @@ import numpy as np
 
 from genforge import tracking
 from genforge.config import Params
+from genforge.data import load_tokens
 from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.models import load_generator, model_file, save_generator
@@ -31,7 +32,7 @@ def optimize(params: Params) -> dict:
     """
     trained = Path(params.paths.trained)
     model, tokenizer = load_generator(trained)
-    test = np.load(Path(params.paths.processed) / "test.npy").astype(np.int32)
+    test = load_tokens(Path(params.paths.processed) / "test.npy")
     before = score(model, test, context=params.evaluate.context, unit=tokenizer.unit)
     with atomic_path(params.paths.optimized, is_dir=True) as tmp:
         save_generator(tmp, model, tokenizer, int8=params.optimize.method == "int8")

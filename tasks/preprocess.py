@@ -23,28 +23,39 @@ def preprocess(params: Params) -> dict:
     per split, vocabulary size, unknown tokens)."""
     cfg = params.preprocess
     raw = Path(params.paths.raw)
-    manifest = read_json(raw / MANIFEST)
+    files = read_json(raw / MANIFEST).get("files")
+    if not isinstance(files, list) or not all(isinstance(f, dict) and "path" in f for f in files):
+        raise GenForgeError(f"{raw / MANIFEST}: not a collect manifest; re-run the collect stage")
     docs: dict[str, str] = {}
-    for entry in manifest["files"]:
-        text = clean((raw / entry["path"]).read_bytes(), name=str(raw / entry["path"]), encoding=cfg.encoding,
-                     fmt=cfg.format, stage_directions=cfg.stage_directions, headings=cfg.headings)
+    for entry in files:
+        path = raw / entry["path"]
+        if not path.is_file():
+            raise GenForgeError(f"{path}: listed in {raw / MANIFEST} but missing; re-run the collect stage")
+        text = clean(path.read_bytes(), name=str(path), encoding=cfg.encoding, fmt=cfg.format,
+                     stage_directions=cfg.stage_directions, headings=cfg.headings)
         if text.strip():
             docs[entry["path"]] = text
     if not docs:
-        raise GenForgeError(f"the corpus is empty: the {len(manifest['files'])} file(s) in {raw} hold no text after "
+        raise GenForgeError(f"the corpus is empty: the {len(files)} file(s) in {raw} hold no text after "
                             "cleaning; check collect.sources and preprocess.format")
     splits = split_documents(list(docs), cfg.val_fraction, cfg.test_fraction, params.seed)
     texts = {s: "\n".join(docs[d] for d in splits[s]) for s in SPLITS}
     tokenizer = make_tokenizer(cfg.tokenizer, texts["train"])
     stats = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size}
-    with atomic_path(params.paths.processed, is_dir=True) as tmp:
-        for s in SPLITS:
-            ids = tokenizer.encode(texts[s])
-            np.save(tmp / f"{s}.npy", ids.astype(tokenizer.storage_dtype))
-            stats[s] = {"documents": len(splits[s]), "characters": len(texts[s]), "tokens": int(ids.size),
-                        "unknown_tokens": int((ids == 0).sum()) if tokenizer.kind == "char" else 0}
-        tokenizer.save(tmp / "tokenizer.json")
-        write_json(tmp / "splits.json", splits)
+    ids = {s: tokenizer.encode(texts[s]) for s in SPLITS}
+    for s in SPLITS:
+        if ids[s].size < 2:
+            raise GenForgeError(f"the {s} split ({', '.join(splits[s])}) has {ids[s].size} token(s); scoring needs "
+                                "at least 2: add text or change preprocess.val_fraction / test_fraction")
+        stats[s] = {"documents": len(splits[s]), "characters": len(texts[s]), "tokens": int(ids[s].size),
+                    "unknown_tokens": int((ids[s] == 0).sum()) if tokenizer.kind == "char" else 0}
+    # everything is computed: now write, each file atomically (the folder also holds DVC's .gitignore)
+    processed = Path(params.paths.processed)
+    for s in SPLITS:
+        with atomic_path(processed / f"{s}.npy") as tmp:
+            np.save(tmp, ids[s].astype(tokenizer.storage_dtype))
+    tokenizer.save(processed / "tokenizer.json")
+    write_json(processed / "splits.json", splits)
     write_json(Path(params.paths.metrics) / "preprocess.json", stats)
     return {"documents": len(docs), "vocab_size": tokenizer.vocab_size,
             **{f"{s}_tokens": stats[s]["tokens"] for s in SPLITS}}

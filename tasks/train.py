@@ -11,11 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from genforge import tracking
 from genforge.config import Params
-from genforge.data import check_length, chop, steps_per_epoch, training_dataset
+from genforge.data import check_length, chop, load_tokens, steps_per_epoch, training_dataset
 from genforge.files import atomic_path, md5_file, write_json
 from genforge.models import build_lstm, save_generator
 from genforge.sampling import generate
@@ -56,8 +54,8 @@ def train(params: Params) -> dict:
     cfg = params.train
     processed, metrics_dir = Path(params.paths.processed), Path(params.paths.metrics)
     tokenizer = load_tokenizer(processed / "tokenizer.json")
-    train_tokens = np.load(processed / "train.npy").astype(np.int32)
-    val_tokens = np.load(processed / "val.npy").astype(np.int32)
+    train_tokens = load_tokens(processed / "train.npy")
+    val_tokens = load_tokens(processed / "val.npy")
     check_length(train_tokens, cfg.seq_len, "train")
     check_length(val_tokens, cfg.seq_len, "val")
     data_md5 = md5_file(processed / "train.npy")

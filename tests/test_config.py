@@ -67,3 +67,34 @@ def test_dvc_yaml_params_and_tasks_agree():
         read = set(re.findall(r"params\.(\w+)", source)) & sections
         assert read <= declared, f"stage {verb} reads {read - declared} without declaring them in dvc.yaml"
     assert {f.stem for f in (REPO / "tasks").glob("*.py")} - {"__init__"} == set(dvc)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p["paths"].update(processed="data/raw"), "paths.raw (data/raw) and paths.processed"),
+        (lambda p: p["paths"].update(optimized="models/trained/opt"), "overlap"),
+        (lambda p: p["paths"].update(raw=""), "must be a folder inside the project"),
+        (lambda p: p.update(seed=-1), "seed: Input should be greater than or equal to 0"),
+        (lambda p: p["train"].update(learning_rate=float("inf")), "train.learning_rate: Input should be a finite"),
+        (lambda p: p["evaluate"].update(temperatures=[float("nan")]), "evaluate.temperatures.0"),
+        (lambda p: p["evaluate"].update(temperatures=[-1.0]), "evaluate.temperatures.0"),
+        (lambda p: p["register"].update(model_name="bad/name"), "register.model_name"),
+        (lambda p: p["collect"]["sources"][0].update(name=".."), "collect.sources.0.name"),
+        (lambda p: p["collect"]["sources"][0].update(name="manifest.json"), "collect stage's own file"),
+    ],
+)
+def test_values_that_would_damage_outputs_are_refused(tmp_path, mutate, message):
+    with pytest.raises(GenForgeError, match=re.escape(message)):
+        load_params(_write(tmp_path, mutate))
+
+
+def test_duplicate_yaml_key_is_refused(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("train:\n", "train:\n  epochs: 9\n", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(GenForgeError, match="key 'epochs' appears twice"):
+        load_params(path)
+    path.write_bytes(b"seed: \xff\n")
+    with pytest.raises(GenForgeError, match="cannot read the params file"):
+        load_params(path)

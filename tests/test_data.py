@@ -57,3 +57,18 @@ def test_training_windows(random_offsets):
     again = [x.numpy() for x, _ in training_dataset(tokens, seq_len=8, batch_size=4, steps=3, epochs=2, seed=1,
                                                    random_offsets=random_offsets)]
     assert all((a == b[0]).all() for a, b in zip(again, batches, strict=True))
+
+
+def test_load_tokens_errors(tmp_path):
+    from genforge.data import load_tokens
+
+    with pytest.raises(GenForgeError, match="not found; run the preprocess stage"):
+        load_tokens(tmp_path / "train.npy")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(GenForgeError, match="not a token array"):
+        load_tokens(tmp_path / "junk.npy")
+    np.save(tmp_path / "f.npy", np.zeros((2, 2), np.float32))
+    with pytest.raises(GenForgeError, match="expected a 1-D integer array"):
+        load_tokens(tmp_path / "f.npy")
+    np.save(tmp_path / "ok.npy", np.array([1, 2], np.uint16))
+    assert load_tokens(tmp_path / "ok.npy").dtype == np.int32

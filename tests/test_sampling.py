@@ -44,7 +44,8 @@ def test_higher_temperature_has_higher_entropy():
 
 
 def test_bad_arguments():
-    for kwargs in ({"temperature": -1}, {"temperature": 1, "top_k": -1}, {"temperature": 1, "top_p": 0}):
+    for kwargs in ({"temperature": -1}, {"temperature": float("inf")}, {"temperature": float("nan")},
+                   {"temperature": 1, "top_k": -1}, {"temperature": 1, "top_p": 0}, {"temperature": 1, "top_p": 1.5}):
         with pytest.raises(GenForgeError):
             next_token_distribution(LOGITS, **kwargs)
 

@@ -117,3 +117,12 @@ def test_wheel_members_by_glob(tmp_path):
     missing = src.model_copy(update={"requirement": "demo-plays==2.0"})
     with pytest.raises(GenForgeError, match="pip found no wheel"):
         fetch(missing, tmp_path / "w3", root=tmp_path, attempts=1, timeout_s=10)
+
+
+def test_unknown_protocol_and_invalid_requirement(tmp_path):
+    with pytest.raises(GenForgeError, match=r"collect.sources\[b\]: cannot read bogus://x/y.txt"):
+        fetch(UrlSource(name="b", kind="url", url="bogus://x/y.txt", sha256="0" * 64), tmp_path / "b",
+              root=tmp_path, attempts=3, timeout_s=1)
+    src = WheelSource(name="w", kind="wheel", requirement="!!bad req", find_links=str(tmp_path), sha256="0" * 64)
+    with pytest.raises(GenForgeError, match="is not a valid pip requirement"):
+        fetch(src, tmp_path / "w", root=tmp_path, attempts=3, timeout_s=10)

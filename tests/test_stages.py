@@ -49,7 +49,10 @@ def edit_params(root: Path, mutate) -> None:
 def test_pipeline_outputs_and_mlflow_lineage(project):
     import mlflow
 
+    (project / "data/processed").mkdir(parents=True)
+    (project / "data/processed/.gitignore").write_text("/train.npy\n")  # as DVC writes it
     run_all()
+    assert (project / "data/processed/.gitignore").exists()  # preprocess replaces its files, not the folder
     stats = json.loads((project / "metrics/preprocess.json").read_text())
     assert stats["train"]["documents"] == 3 and stats["val"]["documents"] == 1 and stats["test"]["documents"] == 1
     assert np.load(project / "data/processed/train.npy").dtype == np.uint8
