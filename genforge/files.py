@@ -13,22 +13,16 @@ from pathlib import Path
 from typing import Any
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | Path) -> str:
     """Hex sha256 digest of a file's bytes."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def md5_file(path: str | Path, chunk: int = 1 << 20) -> str:
+def md5_file(path: str | Path) -> str:
     """Hex md5 of a file's bytes: the digest DVC 3 records for a file output in dvc.lock."""
-    h = hashlib.md5()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 @contextlib.contextmanager

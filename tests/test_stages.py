@@ -133,31 +133,24 @@ def test_bad_input_fails_early_and_keeps_earlier_outputs(project, capsys):
     _expect_error("collect", collect, capsys, "does not exist")
     assert snapshot(project) == before
 
+    def use_corpus(name: str, files: dict[str, bytes]) -> None:
+        folder = project / name
+        folder.mkdir()
+        for file, data in files.items():
+            (folder / file).write_bytes(data)
+        edit_params(project, lambda p: p["collect"]["sources"][0].update(path=name, sha256=folder_digest(folder)))
+        assert run_stage("collect", collect, []) == 0
+
     # empty corpus: files that hold no text
-    empty = project / "empty"
-    empty.mkdir()
-    for i in range(3):
-        (empty / f"e{i}.md").write_text("  \n\n")
-    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="empty", sha256=folder_digest(empty)))
-    assert run_stage("collect", collect, []) == 0
+    use_corpus("empty", {f"e{i}.md": b"  \n\n" for i in range(3)})
     _expect_error("preprocess", preprocess, capsys, "the corpus is empty")
 
     # undecodable bytes: the error names the file and the byte offset
-    bad = project / "bad"
-    bad.mkdir()
-    for i in range(3):
-        (bad / f"b{i}.md").write_bytes(b"**A**  \nok\n" + (b"caf\xe9\n" if i == 1 else b""))
-    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="bad", sha256=folder_digest(bad)))
-    assert run_stage("collect", collect, []) == 0
+    use_corpus("bad", {f"b{i}.md": b"**A**  \nok\n" + (b"caf\xe9\n" if i == 1 else b"") for i in range(3)})
     _expect_error("preprocess", preprocess, capsys, "plays/b1.md: byte 0xe9 at offset 14 is not valid utf-8")
 
     # a corpus shorter than one training window: the error gives both numbers
-    short = project / "short"
-    short.mkdir()
-    for i in range(3):
-        (short / f"s{i}.md").write_text(f"**A**  \nline {i}\n")
-    edit_params(project, lambda p: p["collect"]["sources"][0].update(path="short", sha256=folder_digest(short)))
-    assert run_stage("collect", collect, []) == 0
+    use_corpus("short", {f"s{i}.md": f"**A**  \nline {i}\n".encode() for i in range(3)})
     assert run_stage("preprocess", preprocess, []) == 0
     err = _expect_error("train", train, capsys, "split has 10 tokens; one training window needs 17")
     assert "lower train.seq_len" in err
