@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -36,7 +35,6 @@ def generate(
     A prompt character outside a char model's vocabulary is an error (it names the characters).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")  # advice for model authors, not users
     try:
         if "://" in model or model.startswith(("models:/", "runs:/")):
             import pandas as pd

@@ -32,7 +32,7 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
 
         self.model, self.tokenizer = load_generator(context.artifacts["generator"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from genforge.sampling import generate
 
         params = params or {}
