@@ -132,6 +132,7 @@ class Evaluate(_Section):
     sample_prompt: str = Field(min_length=1)
     sample_tokens: int = Field(ge=1)
     temperatures: list[Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    memorization_chars: int = Field(ge=1)
 
 
 class Register(_Section):

@@ -10,13 +10,17 @@ from genforge.data import load_tokens
 from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.models import load_generator
+from genforge.sample_metrics import sample_metrics
 from genforge.sampling import generate
 from genforge.tracking import flatten
 
 
 def evaluate(params: Params) -> dict:
-    """Write ``paths.metrics/evaluate.json`` (cross_entropy in nats/token, perplexity, bits per character or byte,
-    accuracy, tokens) and ``paths.reports/samples.txt``; log both to the model's MLflow run."""
+    """Write ``paths.metrics/evaluate.json`` and ``paths.reports/samples.txt``; log both to the model's MLflow run.
+
+    The test-split metrics (cross_entropy in nats/token, perplexity, bits per character or byte, accuracy, tokens)
+    are top-level keys; ``samples`` holds the diversity, novelty and memorization of the samples against the
+    training text (:func:`genforge.sample_metrics.sample_metrics`)."""
     cfg = params.evaluate
     folder = Path(params.paths.optimized)
     model, tokenizer = load_generator(folder)
@@ -26,17 +30,18 @@ def evaluate(params: Params) -> dict:
     if tokenizer.unit == "byte":  # bits per character of the same text, for comparison with char models
         chars = read_json(Path(params.paths.metrics) / "preprocess.json")["test"]["characters"]
         metrics["bits_per_character"] = metrics["bits_per_byte"] * metrics["tokens"] / max(chars - 1, 1)
-    samples = []
-    for t in cfg.temperatures:
-        text = generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens, temperature=t,
-                        seed=params.seed)
-        samples.append(f"=== temperature {t} ===\n{cfg.sample_prompt}{text}\n")
+    samples = [generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens, temperature=t,
+                        seed=params.seed) for t in cfg.temperatures]
+    train_text = tokenizer.decode(load_tokens(Path(params.paths.processed) / "train.npy"))
+    creativity = sample_metrics(samples, train_text, copy_threshold=cfg.memorization_chars)
     report = Path(params.paths.reports) / "samples.txt"
     with atomic_path(report) as tmp:
-        tmp.write_text("\n".join(samples), encoding="utf-8")
-    write_json(Path(params.paths.metrics) / "evaluate.json", metrics)
+        tmp.write_text("\n".join(f"=== temperature {t} ===\n{cfg.sample_prompt}{s}\n"
+                                 for t, s in zip(cfg.temperatures, samples, strict=True)), encoding="utf-8")
+    write_json(Path(params.paths.metrics) / "evaluate.json", {**metrics, "samples": creativity})
     run_id = read_json(folder / tracking.RUN_FILE)["run_id"]
     tracking.log_metrics(run_id, flatten(metrics), prefix="test/")
+    tracking.log_metrics(run_id, creativity, prefix="samples/")
     tracking.log_artifact(run_id, report, "samples")
     return metrics
 

@@ -67,6 +67,8 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert opt["size_bytes_after"] < opt["size_bytes_before"]
     assert opt["test_cross_entropy_after"] == pytest.approx(ev["cross_entropy"])
     assert "=== temperature 0.0 ===" in (project / "reports/samples.txt").read_text()
+    assert set(ev["samples"]) >= {"distinct_2", "novelty_word_2", "novelty_char_8", "memorized_share"}
+    assert all(0 <= ev["samples"][k] <= 1 for k in ("distinct_2", "novelty_char_8", "memorized_share"))
 
     reg = json.loads((project / "metrics/register.json").read_text())
     assert reg["version"] == 1 and set(reg["aliases"]) == {"challenger", "champion"}
@@ -77,7 +79,8 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert run.data.tags["data.train.md5"] == md5_file(project / "data/processed/train.npy")
     assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("-dirty")) == 40
     assert run.data.metrics["test/bits_per_character"] == pytest.approx(ev["bits_per_character"])
-    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second"} <= set(run.data.metrics)
+    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second",
+            "samples/distinct_2", "samples/longest_copied_span"} <= set(run.data.metrics)
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "samples"} <= artifacts

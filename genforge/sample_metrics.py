@@ -1,0 +1,79 @@
+"""Metrics of generated samples: diversity (distinct-n), novelty against the training text, and memorization
+(the longest span copied verbatim from the training text)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    """The word n-grams of ``text``, words split on white space."""
+    words = text.split()
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def distinct_n(samples: Sequence[str], n: int) -> float:
+    """distinct-n: distinct word n-grams over all word n-grams of all samples (Li et al., 2016, *A Diversity-Promoting
+    Objective Function for Neural Conversation Models*, sec. 4.1). 0.0 when the samples hold no n-gram.
+
+    >>> distinct_n(["a b a b", "a b c"], 2)  # 5 bigrams: ab ba ab | ab bc; 3 distinct
+    0.6
+    """
+    grams = [g for s in samples for g in word_ngrams(s, n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def novelty_words(samples: Sequence[str], train_ngrams: set[tuple[str, ...]], n: int) -> float:
+    """Share of the samples' word n-grams that never occur in the training text (``train_ngrams``, built by
+    :func:`word_ngram_set` with the same ``n``). 0.0 when the samples hold no n-gram."""
+    grams = [g for s in samples for g in word_ngrams(s, n)]
+    return sum(g not in train_ngrams for g in grams) / len(grams) if grams else 0.0
+
+
+def word_ngram_set(text: str, n: int) -> set[tuple[str, ...]]:
+    """Every word n-gram of ``text``, as a set (for :func:`novelty_words`)."""
+    return set(word_ngrams(text, n))
+
+
+def novelty_chars(samples: Iterable[str], train_text: str, n: int = 8) -> float:
+    """Share of the samples' character n-grams (default 8) that occur nowhere in ``train_text``."""
+    grams = [s[i:i + n] for s in samples for i in range(len(s) - n + 1)]
+    return sum(g not in train_text for g in grams) / len(grams) if grams else 0.0
+
+
+def longest_copied_span(sample: str, train_text: str) -> int:
+    """Length in characters of the longest substring of ``sample`` that occurs verbatim in ``train_text``.
+
+    Matching statistics by substring search: the match starting at ``i + 1`` is at least the match at ``i`` minus
+    one, so the search extends a running length and makes O(len(sample)) substring look-ups in all
+    (Chang & Lawler, 1994, *Sublinear approximate string matching*, sec. 2, "matching statistics").
+
+    >>> longest_copied_span("xxthe kingyy", "long live the king!")
+    8
+    """
+    best = length = 0
+    for i in range(len(sample)):
+        length = max(length - 1, 0)
+        while i + length < len(sample) and sample[i:i + length + 1] in train_text:
+            length += 1
+        best = max(best, length)
+    return best
+
+
+def sample_metrics(samples: Sequence[str], train_text: str, *, copy_threshold: int = 50) -> dict[str, float]:
+    """Diversity, novelty and memorization of ``samples`` (generated text without the prompt) against the text
+    the model was trained on.
+
+    Returns:
+        ``distinct_1..3``; ``novelty_word_2..4`` and ``novelty_char_8`` (shares, 0..1);
+        ``longest_copied_span`` (characters, the maximum over samples); ``memorized_share`` (share of samples that
+        copy a span of at least ``copy_threshold`` characters).
+    """
+    out: dict[str, float] = {f"distinct_{n}": distinct_n(samples, n) for n in (1, 2, 3)}
+    for n in (2, 3, 4):
+        out[f"novelty_word_{n}"] = novelty_words(samples, word_ngram_set(train_text, n), n)
+    out["novelty_char_8"] = novelty_chars(samples, train_text, 8)
+    spans = [longest_copied_span(s, train_text) for s in samples]
+    out["longest_copied_span"] = max(spans, default=0)
+    out["memorized_share"] = sum(s >= copy_threshold for s in spans) / len(spans) if spans else 0.0
+    return out

@@ -1,0 +1,45 @@
+import pytest
+
+from genforge.sample_metrics import (
+    distinct_n,
+    longest_copied_span,
+    novelty_chars,
+    novelty_words,
+    sample_metrics,
+    word_ngram_set,
+)
+
+TRAIN = "to be or not to be that is the question\nwhether tis nobler in the mind to suffer\n"
+
+
+def test_distinct_n_hand_computed():
+    samples = ["a b a b", "a b c"]
+    assert distinct_n(samples, 1) == pytest.approx(3 / 7)  # a b a b a b c: 3 distinct of 7
+    assert distinct_n(samples, 2) == pytest.approx(3 / 5)  # ab ba ab | ab bc
+    assert distinct_n(samples, 3) == pytest.approx(3 / 3)  # aba bab | abc
+    assert distinct_n(["a"], 2) == 0.0
+
+
+def test_novelty_is_zero_for_copied_text_and_hand_computed_otherwise():
+    copied = ["to be or not to be", "the question\nwhether tis"]
+    for n in (2, 3, 4):
+        assert novelty_words(copied, word_ngram_set(TRAIN, n), n) == 0.0
+    assert novelty_chars(copied, TRAIN, 8) == 0.0
+    # bigrams of "to be or dragons": (to be) (be or) seen, (or dragons) new
+    assert novelty_words(["to be or dragons"], word_ngram_set(TRAIN, 2), 2) == pytest.approx(1 / 3)
+    # 8-grams of "nobler inX": "nobler i", "obler in" seen; "bler inX" new
+    assert novelty_chars(["nobler inX"], TRAIN, 8) == pytest.approx(1 / 3)
+
+
+def test_longest_copied_span_of_known_length():
+    assert longest_copied_span("XXXthat is the questionYYY", TRAIN) == len("that is the question")
+    assert longest_copied_span("qqq", TRAIN) == len("q")
+    assert longest_copied_span("ZZZ", TRAIN) == 0
+    assert longest_copied_span("", TRAIN) == 0
+
+
+def test_memorized_share():
+    copied = "whether tis nobler in the mind to suffer"  # 40 characters from TRAIN
+    m = sample_metrics([copied, "zzzz zzzz"], TRAIN, copy_threshold=40)
+    assert m["longest_copied_span"] == 40 and m["memorized_share"] == 0.5
+    assert sample_metrics([copied], TRAIN, copy_threshold=41)["memorized_share"] == 0.0
