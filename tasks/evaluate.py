@@ -20,7 +20,8 @@ def evaluate(params: Params) -> dict:
 
     The test-split metrics (cross_entropy in nats/token, perplexity, bits per character or byte, accuracy, tokens)
     are top-level keys; ``samples`` holds the diversity, novelty and memorization of the samples against the
-    training text (:func:`genforge.sample_metrics.sample_metrics`)."""
+    training text (:func:`genforge.sample_metrics.sample_metrics`), and ``reference`` the same measures of
+    stretches of the test split as long as the samples, taken at evenly spaced offsets."""
     cfg = params.evaluate
     folder = Path(params.paths.optimized)
     model, tokenizer = load_generator(folder)
@@ -34,14 +35,21 @@ def evaluate(params: Params) -> dict:
                         seed=params.seed) for t in cfg.temperatures]
     train_text = tokenizer.decode(load_tokens(Path(params.paths.processed) / "train.npy"))
     creativity = sample_metrics(samples, train_text, copy_threshold=cfg.memorization_chars)
+    # the same measures on real held-out writing of the same size: what the samples should be compared with
+    test_text = tokenizer.decode(test)
+    step = max(len(test_text) // len(samples), 1)
+    real = [test_text[i * step:i * step + len(s)] for i, s in enumerate(samples)]
+    reference = sample_metrics(real, train_text, copy_threshold=cfg.memorization_chars)
     report = Path(params.paths.reports) / "samples.txt"
     with atomic_path(report) as tmp:
         tmp.write_text("\n".join(f"=== temperature {t} ===\n{cfg.sample_prompt}{s}\n"
                                  for t, s in zip(cfg.temperatures, samples, strict=True)), encoding="utf-8")
-    write_json(Path(params.paths.metrics) / "evaluate.json", {**metrics, "samples": creativity})
+    write_json(Path(params.paths.metrics) / "evaluate.json", {**metrics, "samples": creativity,
+                                                              "reference": reference})
     run_id = read_json(folder / tracking.RUN_FILE)["run_id"]
     tracking.log_metrics(run_id, flatten(metrics), prefix="test/")
     tracking.log_metrics(run_id, creativity, prefix="samples/")
+    tracking.log_metrics(run_id, reference, prefix="reference/")
     tracking.log_artifact(run_id, report, "samples")
     return metrics
 

@@ -68,6 +68,7 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert opt["test_cross_entropy_after"] == pytest.approx(ev["cross_entropy"])
     assert "=== temperature 0.0 ===" in (project / "reports/samples.txt").read_text()
     assert set(ev["samples"]) >= {"distinct_2", "novelty_word_2", "novelty_char_8", "memorized_share"}
+    assert set(ev["reference"]) == set(ev["samples"])
     assert all(0 <= ev["samples"][k] <= 1 for k in ("distinct_2", "novelty_char_8", "memorized_share"))
 
     reg = json.loads((project / "metrics/register.json").read_text())
