@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 
 def word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
@@ -60,9 +61,21 @@ def longest_copied_span(sample: str, train_text: str) -> int:
     return best
 
 
-def sample_metrics(samples: Sequence[str], train_text: str, *, copy_threshold: int = 50) -> dict[str, float]:
+@dataclass(frozen=True)
+class TrainingText:
+    """The training text with its word 2-, 3- and 4-gram sets, built once and shared by every
+    :func:`sample_metrics` call against it."""
+
+    text: str
+    word_ngrams: dict[int, set[tuple[str, ...]]] = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "word_ngrams", {n: word_ngram_set(self.text, n) for n in (2, 3, 4)})
+
+
+def sample_metrics(samples: Sequence[str], train: TrainingText, *, copy_threshold: int = 50) -> dict[str, float]:
     """Diversity, novelty and memorization of ``samples`` (generated text without the prompt) against the text
-    the model was trained on.
+    the model was trained on (``train``).
 
     Returns:
         ``distinct_1..3``; ``novelty_word_2..4`` and ``novelty_char_8`` (shares, 0..1);
@@ -70,10 +83,10 @@ def sample_metrics(samples: Sequence[str], train_text: str, *, copy_threshold: i
         copy a span of at least ``copy_threshold`` characters).
     """
     out: dict[str, float] = {f"distinct_{n}": distinct_n(samples, n) for n in (1, 2, 3)}
-    for n in (2, 3, 4):
-        out[f"novelty_word_{n}"] = novelty_words(samples, word_ngram_set(train_text, n), n)
-    out["novelty_char_8"] = novelty_chars(samples, train_text, 8)
-    spans = [longest_copied_span(s, train_text) for s in samples]
+    for n, grams in train.word_ngrams.items():
+        out[f"novelty_word_{n}"] = novelty_words(samples, grams, n)
+    out["novelty_char_8"] = novelty_chars(samples, train.text, 8)
+    spans = [longest_copied_span(s, train.text) for s in samples]
     out["longest_copied_span"] = max(spans, default=0)
     out["memorized_share"] = sum(s >= copy_threshold for s in spans) / len(spans) if spans else 0.0
     return out

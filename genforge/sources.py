@@ -108,9 +108,10 @@ def _fetch_file(src: FileSource, dest: Path, root: Path) -> list[ManifestEntry]:
 def _fetch_url(src: UrlSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
     name = PurePosixPath(src.url.split("?", 1)[0].rstrip("/")).name or "download"
 
-    remote = src.url.split("://", 1)[0] not in ("file", "memory", "local")
+    protocol = src.url.split("://", 1)[0] if "://" in src.url else "file"
+    remote = protocol not in ("file", "memory", "local")
     try:
-        fsspec.get_filesystem_class(src.url.split("://", 1)[0] if "://" in src.url else "file")
+        fsspec.get_filesystem_class(protocol)
     except (ValueError, ImportError) as e:
         raise GenForgeError(f"collect.sources[{src.name}]: cannot read {src.url}: {e}") from None
 

@@ -10,7 +10,7 @@ from genforge.data import load_tokens
 from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.models import load_generator
-from genforge.sample_metrics import sample_metrics
+from genforge.sample_metrics import TrainingText, sample_metrics
 from genforge.sampling import generate
 from genforge.tracking import flatten
 
@@ -33,7 +33,7 @@ def evaluate(params: Params) -> dict:
         metrics["bits_per_character"] = metrics["bits_per_byte"] * metrics["tokens"] / max(chars - 1, 1)
     samples = [generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens, temperature=t,
                         seed=params.seed) for t in cfg.temperatures]
-    train_text = tokenizer.decode(load_tokens(Path(params.paths.processed) / "train.npy"))
+    train_text = TrainingText(tokenizer.decode(load_tokens(Path(params.paths.processed) / "train.npy")))
     creativity = sample_metrics(samples, train_text, copy_threshold=cfg.memorization_chars)
     # the same measures on real held-out writing of the same size: what the samples should be compared with
     test_text = tokenizer.decode(test)

@@ -1,6 +1,7 @@
 import pytest
 
 from genforge.sample_metrics import (
+    TrainingText,
     distinct_n,
     longest_copied_span,
     novelty_chars,
@@ -40,6 +41,7 @@ def test_longest_copied_span_of_known_length():
 
 def test_memorized_share():
     copied = "whether tis nobler in the mind to suffer"  # 40 characters from TRAIN
-    m = sample_metrics([copied, "zzzz zzzz"], TRAIN, copy_threshold=40)
+    train = TrainingText(TRAIN)
+    m = sample_metrics([copied, "zzzz zzzz"], train, copy_threshold=40)
     assert m["longest_copied_span"] == 40 and m["memorized_share"] == 0.5
-    assert sample_metrics([copied], TRAIN, copy_threshold=41)["memorized_share"] == 0.0
+    assert sample_metrics([copied], train, copy_threshold=41)["memorized_share"] == 0.0
