@@ -105,6 +105,7 @@ class Preprocess(_Section):
     tokenizer: Literal["char", "byte"]
     val_fraction: float = Field(gt=0, lt=0.5)
     test_fraction: float = Field(gt=0, lt=0.5)
+    domain: str  # glob over manifest paths: documents held out of every split for adaptability ("" = none)
 
 
 class Train(_Section):
@@ -127,17 +128,34 @@ class Optimize(_Section):
     method: Literal["int8", "none"]
 
 
+class Gate(_Section):
+    max_bits_per_character: float = Field(gt=0)
+    max_memorized_share: float = Field(ge=0, le=1)
+    min_distinct_2: float = Field(ge=0, le=1)
+    max_nonfinite_losses: int = Field(ge=0)
+
+
 class Evaluate(_Section):
     context: int = Field(ge=2)
     sample_prompt: str = Field(min_length=1)
     sample_tokens: int = Field(ge=1)
     temperatures: list[Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    num_samples: int = Field(ge=2)
+    temperature: float = Field(ge=0)
     memorization_chars: int = Field(ge=1)
+    speed_tokens: int = Field(ge=2)
+    speed_batch: int = Field(ge=1)
+    adapt_steps: int = Field(ge=0)
+    seeds: int = Field(ge=1)
+    spike_window: int = Field(ge=1)
+    spike_rise: float = Field(gt=0)
+    gate: Gate
 
 
 class Register(_Section):
     model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     metric: Literal["bits_per_character", "cross_entropy", "perplexity"]
+    margin: float = Field(ge=0)
 
 
 with warnings.catch_warnings():

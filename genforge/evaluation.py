@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from genforge.data import chop
-from genforge.metrics import language_model_metrics, token_nll
+from genforge.metrics import language_model_metrics, token_nll, top_k_hits
 
 
 def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int = 128) -> dict[str, float]:
-    """Cross-entropy, perplexity, bits per unit and next-token accuracy of ``model`` on ``tokens``.
+    """Cross-entropy, perplexity, bits per unit and top-1 / top-5 next-token accuracy of ``model`` on ``tokens``.
 
     The stream is cut into consecutive windows of ``context`` tokens (the last may be shorter); each window starts
     from an empty state and predicts its next tokens, so every token but the first is scored exactly once.
@@ -24,13 +24,14 @@ def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int
         :func:`genforge.metrics.language_model_metrics` of all scored tokens.
     """
     tokens = np.asarray(tokens, dtype=np.int32)
-    total, correct, count = 0.0, 0, 0
+    total, correct, top5, count = 0.0, 0, 0, 0
 
     def add(x: np.ndarray, y: np.ndarray) -> None:
-        nonlocal total, correct, count
+        nonlocal total, correct, top5, count
         logits = np.asarray(model.predict_on_batch(x))  # compiled once, unlike an eager model(x)
         total += float(token_nll(logits, y).sum())
         correct += int((logits.argmax(-1) == y).sum())
+        top5 += int(top_k_hits(logits, y, 5).sum())
         count += y.size
 
     n_full = (len(tokens) - 1) // context
@@ -41,4 +42,4 @@ def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int
     tail = tokens[n_full * context:]
     if len(tail) > 1:
         add(tail[None, :-1], tail[None, 1:])
-    return language_model_metrics(total, count, correct, unit)
+    return language_model_metrics(total, count, correct, unit, correct_top5=top5)

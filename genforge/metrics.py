@@ -42,7 +42,32 @@ def accuracy(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(targets)))
 
 
-def language_model_metrics(total_nats: float, n_tokens: int, correct: int, unit: str) -> dict[str, float]:
+def top_k_hits(logits: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+    """Whether each target is among the ``k`` highest logits (top-k accuracy's numerator, per position).
+
+    A target tied with the k-th highest logit counts as a hit only if fewer than ``k`` logits are strictly higher
+    than it, so the count never exceeds what ``k`` guesses could cover.
+
+    Args:
+        logits: float array ``(..., V)``.
+        targets: int array ``(...)``, ids in ``[0, V)``.
+        k: ``>= 1``; ``k >= V`` makes every position a hit.
+
+    Returns:
+        bool array ``(...)``.
+
+    Raises:
+        ValueError: ``k < 1``.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1 (got {k})")
+    logits = np.asarray(logits)
+    target_logit = np.take_along_axis(logits, np.asarray(targets)[..., None], axis=-1)
+    return (logits > target_logit).sum(axis=-1) < k
+
+
+def language_model_metrics(total_nats: float, n_tokens: int, correct: int, unit: str,
+                           correct_top5: int | None = None) -> dict[str, float]:
     """Headline metrics from summed negative log-likelihood.
 
     Args:
@@ -50,10 +75,12 @@ def language_model_metrics(total_nats: float, n_tokens: int, correct: int, unit:
         n_tokens: number of scored tokens (> 0).
         correct: number of scored tokens whose argmax prediction was right.
         unit: ``"character"`` or ``"byte"``: what one token is.
+        correct_top5: number of scored tokens among the model's 5 most likely (see :func:`top_k_hits`), if known.
 
     Returns:
         ``cross_entropy`` (nats/token), ``perplexity`` (exp of it), ``bits_per_<unit>`` (cross_entropy / ln 2;
-        one token is one unit), ``accuracy`` (next-token, 0..1) and ``tokens`` (n_tokens).
+        one token is one unit), ``accuracy`` (top-1 next-token, 0..1), ``top5_accuracy`` (when ``correct_top5`` is
+        given) and ``tokens`` (n_tokens).
 
     Raises:
         ValueError: ``n_tokens`` is not positive.
@@ -61,10 +88,12 @@ def language_model_metrics(total_nats: float, n_tokens: int, correct: int, unit:
     if n_tokens <= 0:
         raise ValueError("n_tokens must be positive")
     ce = total_nats / n_tokens
-    return {
+    out = {
         "cross_entropy": ce,
         "perplexity": math.exp(ce),
         f"bits_per_{unit}": ce / math.log(2),
         "accuracy": correct / n_tokens,
-        "tokens": n_tokens,
     }
+    if correct_top5 is not None:
+        out["top5_accuracy"] = correct_top5 / n_tokens
+    return {**out, "tokens": n_tokens}

@@ -36,6 +36,18 @@ def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int):
     return keras.Model(tokens, logits, name="lstm_generator")
 
 
+def compile_generator(model, *, learning_rate: float, clipnorm: float = 0.0) -> None:
+    """Compile ``model`` for next-token training: Adam (Kingma & Ba, 2015) with ``learning_rate``, gradient clipping by
+    global norm ``clipnorm`` (0 = off), sparse categorical cross-entropy on logits (nats/token) and accuracy."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm or None),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
 def quantize_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-output-channel int8 quantization of a weight matrix.
 

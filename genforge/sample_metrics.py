@@ -1,5 +1,5 @@
-"""Metrics of generated samples: diversity (distinct-n), novelty against the training text, and memorization
-(the longest span copied verbatim from the training text)."""
+"""Metrics of generated samples: diversity (distinct-n, self-BLEU), novelty against the training text, and
+memorization (the longest span copied verbatim from the training text)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,38 @@ def distinct_n(samples: Sequence[str], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def self_bleu(samples: Sequence[str], max_n: int = 4) -> float:
+    """Self-BLEU-``max_n``: the mean over samples of the BLEU of each sample against all the others as references
+    (Zhu et al., 2018, *Texygen: A Benchmarking Platform for Text Generation Models*, sec. 3.3). 1.0 means every
+    sample repeats the others; lower is more diverse.
+
+    BLEU is NLTK's ``sentence_bleu`` with uniform weights over 1..``max_n``-grams and smoothing method 1 (Chen &
+    Cherry, 2014), as in Texygen's own implementation; words are split on white space.
+
+    Args:
+        samples: at least 2 texts.
+        max_n: highest n-gram order (4 for self-BLEU-4).
+
+    Returns:
+        float in ``[0, 1]``; 0.0 for a sample with no words.
+
+    Raises:
+        ValueError: fewer than 2 samples.
+    """
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    if len(samples) < 2:
+        raise ValueError(f"self-BLEU needs at least 2 samples (got {len(samples)})")
+    tokens = [s.split() for s in samples]
+    weights = (1.0 / max_n,) * max_n
+    smooth = SmoothingFunction().method1
+    scores = []
+    for i, hyp in enumerate(tokens):
+        refs = [t for j, t in enumerate(tokens) if j != i]
+        scores.append(sentence_bleu(refs, hyp, weights=weights, smoothing_function=smooth) if hyp else 0.0)
+    return float(sum(scores) / len(scores))
+
+
 def novelty_words(samples: Sequence[str], train_ngrams: set[tuple[str, ...]], n: int) -> float:
     """Share of the samples' word n-grams that never occur in the training text (``train_ngrams``, built by
     :func:`word_ngram_set` with the same ``n``). 0.0 when the samples hold no n-gram."""
@@ -42,23 +74,36 @@ def novelty_chars(samples: Iterable[str], train_text: str, n: int = 8) -> float:
     return sum(g not in train_text for g in grams) / len(grams) if grams else 0.0
 
 
-def longest_copied_span(sample: str, train_text: str) -> int:
-    """Length in characters of the longest substring of ``sample`` that occurs verbatim in ``train_text``.
+def copied_span(sample: str, train_text: str) -> tuple[int, int]:
+    """``(start, length)`` of the longest substring of ``sample`` that occurs verbatim in ``train_text`` (the
+    first one when several are as long; ``(0, 0)`` for an empty sample). Lengths and offsets are in characters.
 
     Matching statistics by substring search: the match starting at ``i + 1`` is at least the match at ``i`` minus
     one, so the search extends a running length and makes O(len(sample)) substring look-ups in all
     (Chang & Lawler, 1994, *Sublinear approximate string matching*, sec. 2, "matching statistics").
 
-    >>> longest_copied_span("xxthe kingyy", "long live the king!")
-    8
+    >>> copied_span("xxthe kingyy", "long live the king!")
+    (2, 8)
     """
-    best = length = 0
+    best = (0, 0)
+    length = 0
     for i in range(len(sample)):
         length = max(length - 1, 0)
         while i + length < len(sample) and sample[i:i + length + 1] in train_text:
             length += 1
-        best = max(best, length)
+        if length > best[1]:
+            best = (i, length)
     return best
+
+
+def longest_copied_span(sample: str, train_text: str) -> int:
+    """Length in characters of the longest substring of ``sample`` found verbatim in ``train_text``
+    (:func:`copied_span`).
+
+    >>> longest_copied_span("xxthe kingyy", "long live the king!")
+    8
+    """
+    return copied_span(sample, train_text)[1]
 
 
 @dataclass(frozen=True)
@@ -78,11 +123,13 @@ def sample_metrics(samples: Sequence[str], train: TrainingText, *, copy_threshol
     the model was trained on (``train``).
 
     Returns:
-        ``distinct_1..3``; ``novelty_word_2..4`` and ``novelty_char_8`` (shares, 0..1);
-        ``longest_copied_span`` (characters, the maximum over samples); ``memorized_share`` (share of samples that
-        copy a span of at least ``copy_threshold`` characters).
+        ``distinct_1..3``; ``self_bleu_4`` (with 2 or more samples); ``novelty_word_2..4`` and ``novelty_char_8``
+        (shares, 0..1); ``longest_copied_span`` (characters, the maximum over samples); ``memorized_share`` (share
+        of samples that copy a span of at least ``copy_threshold`` characters).
     """
     out: dict[str, float] = {f"distinct_{n}": distinct_n(samples, n) for n in (1, 2, 3)}
+    if len(samples) >= 2:
+        out["self_bleu_4"] = self_bleu(samples, 4)
     for n, grams in train.word_ngrams.items():
         out[f"novelty_word_{n}"] = novelty_words(samples, grams, n)
     out["novelty_char_8"] = novelty_chars(samples, train.text, 8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from genforge import GenForgeError
@@ -110,33 +112,69 @@ def generate(model, tokenizer: Tokenizer, prompt: str, *, max_new_tokens: int, t
              top_k: int = 0, top_p: float = 1.0, seed: int = 0) -> str:
     """Continue ``prompt`` by ``max_new_tokens`` sampled tokens; the same ``seed`` gives the same text.
 
-    The prompt is fed token by token through :class:`LSTMStepper`, then each new token is drawn from
-    :func:`next_token_distribution` with a ``numpy.random.default_rng(seed)`` generator. The tokenizer's
-    ``never_generate`` ids (a char model's <unk>) get no probability.
+    The one-prompt case of :func:`generate_batch` (same arguments, same errors).
 
     Returns:
         The new text only (the prompt is not repeated).
+    """
+    return generate_batch(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
+                          top_k=top_k, top_p=top_p, seed=seed)[0]
+
+
+def generate_batch(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_tokens: int,
+                   temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
+                   step_seconds: list[float] | None = None) -> list[str]:
+    """Continue every prompt by ``max_new_tokens`` sampled tokens, all rows decoded together as one batch.
+
+    The prompts are fed token by token through :class:`LSTMStepper`; a row whose prompt is shorter keeps its state
+    until the longest prompt is read, so rows never see padding. Each new token is drawn from
+    :func:`next_token_distribution`; row ``i`` draws with ``numpy.random.default_rng(seed + i)``, so row ``i`` of a
+    batch equals :func:`generate` of the same prompt with seed ``seed + i``. The tokenizer's ``never_generate`` ids
+    (a char model's <unk>) get no probability.
+
+    Args:
+        step_seconds: if given, the wall time of each generation step (one new token for every row: model step plus
+            sampling) is appended to it, in seconds.
+
+    Returns:
+        The new text of each prompt (the prompt is not repeated), in order.
 
     Raises:
-        GenForgeError: the prompt is empty or has characters outside a char vocabulary, or an argument is out of
-            range.
+        GenForgeError: no prompts, an empty prompt or one with characters outside a char vocabulary, or an argument
+            out of range.
     """
-    if not prompt:
+    if not prompts:
+        raise GenForgeError("prompts must not be empty")
+    if not all(prompts):
         raise GenForgeError("prompt must not be empty")
     if max_new_tokens < 0:
         raise GenForgeError(f"max_new_tokens must be >= 0 (got {max_new_tokens})")
     next_token_distribution(np.zeros(1), temperature, top_k, top_p)  # validate before any model work
-    ids = tokenizer.encode_prompt(prompt)
-    rng = np.random.default_rng(seed)
+    ids = [tokenizer.encode_prompt(p) for p in prompts]
+    rngs = [np.random.default_rng(seed + i) for i in range(len(prompts))]
     stepper = LSTMStepper(model)
-    states = stepper.initial_state(1)
-    for t in ids:
-        logits, states = stepper.step(np.array([t]), states)
-    out = []
+    states = stepper.initial_state(len(prompts))
+    logits = None
+    for t in range(max(len(x) for x in ids)):
+        live = np.array([t < len(x) for x in ids])
+        tokens = np.array([x[min(t, len(x) - 1)] for x in ids])
+        new_logits, new_states = stepper.step(tokens, states)
+        if live.all():
+            logits, states = new_logits, new_states
+        else:  # rows whose prompt has ended keep their last logits and state
+            logits = np.where(live[:, None], new_logits, logits)
+            states = [tuple(np.where(live[:, None], n, o) for n, o in zip(ns, os_, strict=True))
+                      for ns, os_ in zip(new_states, states, strict=True)]
+    out: list[list[int]] = [[] for _ in prompts]
     banned = list(tokenizer.never_generate)
     for _ in range(max_new_tokens):
-        logits[0, banned] = -np.inf
-        token = sample_token(next_token_distribution(logits[0], temperature, top_k, top_p), rng)
-        out.append(token)
-        logits, states = stepper.step(np.array([token]), states)
-    return tokenizer.decode(out)
+        start = time.perf_counter()
+        logits[:, banned] = -np.inf
+        tokens = np.array([sample_token(next_token_distribution(row, temperature, top_k, top_p), rng)
+                           for row, rng in zip(logits, rngs, strict=True)])
+        for row, token in zip(out, tokens, strict=True):
+            row.append(int(token))
+        logits, states = stepper.step(tokens, states)
+        if step_seconds is not None:
+            step_seconds.append(time.perf_counter() - start)
+    return [tokenizer.decode(row) for row in out]

@@ -7,7 +7,9 @@ used then.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -84,6 +86,49 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_KEY_CHARS = re.compile(r"[^/\w.\- :]")  # MLflow's rule: alphanumerics, _ - . space : and /
+MAX_KEY_LENGTH = 250  # MLflow's limit on metric, param and tag keys
+
+
+def metric_key(name: str) -> str:
+    """A valid MLflow metric key for any ``name``, the same every time.
+
+    A name MLflow accepts is kept as it is. Otherwise every character outside alphanumerics, ``_ - . : space /`` becomes
+    ``_``, empty, ``.`` and ``..`` path segments are dropped or replaced, the result is cut to fit 250 characters,
+    and ``_`` plus the first 8 hex digits of the name's SHA-256 is appended, so two different names that clean to the
+    same text still get different keys (MLflow's rules: ``mlflow.utils.validation``).
+
+    >>> metric_key("samples/distinct_2")
+    'samples/distinct_2'
+    >>> metric_key("loss (nats)")
+    'loss _nats__4ff23911'
+    """
+    segments = name.split("/")
+    if (name and len(name) <= MAX_KEY_LENGTH and not _KEY_CHARS.search(name)
+            and all(seg not in ("", ".", "..") for seg in segments)):
+        return name
+    clean = [_KEY_CHARS.sub("_", seg) for seg in segments if seg]
+    clean = ["_" if seg in (".", "..") else seg for seg in clean] or ["_"]
+    suffix = "_" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return "/".join(clean)[: MAX_KEY_LENGTH - len(suffix)].rstrip("/") + suffix
+
+
+def metric_keys(names) -> dict[str, str]:
+    """``{name: metric_key(name)}`` for several names.
+
+    Raises:
+        GenForgeError: two names map to the same key (one is a valid key that equals another's mapped form).
+    """
+    keys = {n: metric_key(n) for n in names}
+    seen: dict[str, str] = {}
+    for name, key in keys.items():
+        if key in seen:
+            raise GenForgeError(f"metric names {seen[key]!r} and {name!r} both map to the MLflow key {key!r}; "
+                                "rename one of them")
+        seen[key] = name
+    return keys
+
+
 def start_training_run(experiment: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
     """Create the model's MLflow run, log every param (flattened) and the tags; return its run id."""
     mlflow = _mlflow()
@@ -114,13 +159,16 @@ def end_run(run_id: str, status: str) -> None:
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, float], *, prefix: str = "", step: int | None = None) -> None:
-    """Log numeric ``metrics`` to a run, each key as ``prefix + key``."""
+    """Log numeric ``metrics`` to a run, each under the key ``metric_key(prefix + key)`` (see :func:`metric_keys`);
+    booleans are logged as 0 or 1."""
     import mlflow.entities
 
     client = _client(run_id)
     now = int(time.time() * 1000)
-    batch = [mlflow.entities.Metric(prefix + k, float(v), now, step or 0) for k, v in metrics.items()]
-    client.log_batch(run_id, metrics=batch)
+    keys = metric_keys(prefix + k for k in metrics)
+    batch = [mlflow.entities.Metric(keys[prefix + k], float(v), now, step or 0) for k, v in metrics.items()]
+    for i in range(0, len(batch), 1000):  # MLflow accepts at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=batch[i:i + 1000])
 
 
 def set_tags(run_id: str, tags: Mapping[str, Any]) -> None:
@@ -192,32 +240,57 @@ def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
     return int(info.registered_model_version)
 
 
-def promote(name: str, version: int, metric: str, value: float) -> dict[str, Any]:
-    """Give ``version`` the alias ``challenger``; move ``champion`` to it when its ``metric`` (lower is better) beats
-    the current champion's, or when there is no champion yet.
+def promote(name: str, version: int, metric: str, value: float, *, passed: bool, margin: float = 0.0,
+            reasons: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Set the registry aliases of a new version after the evaluation gate.
 
-    The metric value is stored as the version tag ``metric`` so that later comparisons need no run look-up.
+    A version that failed the gate (``passed`` false) gets no alias. One that passed becomes ``challenger``, and also
+    ``champion`` when there is no champion yet or its ``metric`` (lower is better) is below the champion's by more
+    than ``margin`` (in the metric's units). The metric value, the gate result and the decision are stored as version
+    tags, so that later comparisons need no run look-up.
 
     Returns:
-        ``{"version", "aliases", "champion_version", "previous_champion", "previous_value"}``.
+        ``{"version", "aliases", "decision", "champion_version", "previous_champion", "previous_value",
+        "previous_metrics"}``; ``previous_metrics`` holds the previous champion run's ``test/*`` metrics (without the
+        prefix), for comparison.
     """
     mlflow = _mlflow()
     client = mlflow.MlflowClient()
-    client.set_model_version_tag(name, str(version), metric, repr(value))
-    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    v = str(version)
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # noqa: BLE001 - MlflowException when no champion exists yet
+        current = None
+    prev_version = prev_value = None
+    prev_metrics: dict[str, float] = {}
+    if current is not None:
         prev_version = int(current.version)
         prev_value = float(current.tags[metric]) if metric in current.tags else float("inf")
-    except Exception:  # noqa: BLE001 - MlflowException when no champion exists yet
-        prev_version, prev_value = None, None
-    aliases = [CHALLENGER]
-    if prev_version is None or value < prev_value:
-        client.set_registered_model_alias(name, CHAMPION, str(version))
-        aliases.append(CHAMPION)
+        if current.run_id:
+            run_metrics = client.get_run(current.run_id).data.metrics
+            prev_metrics = {k[5:]: val for k, val in run_metrics.items() if k.startswith("test/")}
+    aliases: list[str] = []
+    if not passed:
+        decision = "no alias: the gate failed: " + "; ".join(reasons)
+    else:
+        aliases.append(CHALLENGER)
+        if prev_version is None:
+            aliases.append(CHAMPION)
+            decision = "champion: there was no champion"
+        elif value < prev_value - margin:
+            aliases.append(CHAMPION)
+            decision = (f"champion: {metric} {value:.4f} beats champion v{prev_version} ({prev_value:.4f}) "
+                        f"by more than {margin:g}")
+        else:
+            decision = (f"challenger: {metric} {value:.4f} does not beat champion v{prev_version} "
+                        f"({prev_value:.4f}) by more than {margin:g}")
+    for key, tag in ((metric, repr(value)), ("gate.passed", str(passed).lower()), ("decision", decision)):
+        client.set_model_version_tag(name, v, key, tag)
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, v)
     champion = version if CHAMPION in aliases else prev_version
-    return {"version": version, "aliases": aliases, "champion_version": champion,
-            "previous_champion": prev_version, "previous_value": prev_value}
+    return {"version": version, "aliases": aliases, "decision": decision, "champion_version": champion,
+            "previous_champion": prev_version, "previous_value": prev_value, "previous_metrics": prev_metrics}
 
 
 def load_pyfunc(uri: str):

@@ -1,4 +1,5 @@
-"""The training flow: collect -> preprocess -> train -> optimize -> evaluate -> register, one Prefect task per stage.
+"""The training flow: collect -> preprocess -> train -> optimize -> evaluate -> register -> report, one Prefect task
+per stage, and the report's summary as a Prefect Markdown artifact.
 
 Each task runs ``dvc repro --single-item <stage>``: the stage code, its inputs and dvc.lock are exactly those of a
 plain ``dvc repro``, an up-to-date stage is skipped, and after the flow ``dvc status`` has nothing to do.
@@ -9,14 +10,19 @@ Run: ``python -m pipelines.training`` (a temporary local Prefect server is start
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 from prefect import flow, get_run_logger, runtime, task
+from prefect.artifacts import create_markdown_artifact
 
-STAGES = ("collect", "preprocess", "train", "optimize", "evaluate", "register")
+from genforge.config import load_params
+from genforge.files import read_json
+from genforge.report import summary_markdown
+
+STAGES = ("collect", "preprocess", "train", "optimize", "evaluate", "register", "report")
+ARTIFACT_KEY = "genforge-report"
 
 
 class StageInputError(RuntimeError):
@@ -55,16 +61,24 @@ collect = reproduce.with_options(name="collect", retries=2, retry_delay_seconds=
 
 @flow(name="genforge-training", log_prints=True)
 def training() -> dict:
-    """Run every stage in order and return what each did plus the headline test metrics."""
+    """Run every stage in order, publish the report's summary as the Markdown artifact ``genforge-report``, and
+    return what each stage did, the gate result, the registry decision and the test bits per character."""
     done = {"collect": collect("collect")}
     for verb in STAGES[1:]:
         done[verb] = reproduce.with_options(name=verb)(verb)
     status = _dvc("status", "--quiet")
     if status.returncode != 0:
         raise RuntimeError(f"dvc status reports stale stages after the flow:\n{status.stdout}{status.stderr}")
-    metrics = json.loads(Path("metrics/evaluate.json").read_text()) if Path("metrics/evaluate.json").exists() else {}
-    print(f"stages: {done}; test metrics: {metrics}")
-    return {"stages": done, "test": metrics}
+    paths = load_params().paths
+    evaluation = read_json(Path(paths.metrics) / "evaluate.json")
+    registration = read_json(Path(paths.metrics) / "register.json")
+    report_uri = (Path(paths.reports) / "report.html").resolve().as_uri()
+    create_markdown_artifact(markdown=summary_markdown(evaluation, registration, report_uri), key=ARTIFACT_KEY,
+                             description="GenForge evaluation: gate, registry decision, test accuracy")
+    result = {"stages": done, "gate_passed": evaluation["gate"]["passed"], "decision": registration["decision"],
+              "bits_per_character": evaluation["bits_per_character"]}
+    print(f"flow result: {result}; report: {report_uri}")
+    return result
 
 
 if __name__ == "__main__":

