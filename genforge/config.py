@@ -158,6 +158,10 @@ class Register(_Section):
     margin: float = Field(ge=0)
 
 
+class Report(_Section):
+    title: str = Field(min_length=1)
+
+
 with warnings.catch_warnings():
     # the `register` section's name is also ABCMeta.register (a class method, not an instance attribute)
     warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
@@ -174,6 +178,7 @@ with warnings.catch_warnings():
         optimize: Optimize
         evaluate: Evaluate
         register: Register
+        report: Report
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -16,6 +16,7 @@ ACCURACY_ROWS = {
     "perplexity": "perplexity",
     "accuracy": "top-1 next-token accuracy",
     "top5_accuracy": "top-5 next-token accuracy",
+    "tokens": "test tokens scored",
 }
 
 
@@ -72,14 +73,15 @@ def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, A
         title: the page title.
 
     Every figure is printed in an element carrying ``data-metric`` (its MLflow key, such as
-    ``test/bits_per_character``) and ``data-value`` (the exact value, ``repr`` of the float), so the report can be
-    checked against evaluate.json and the MLflow run.
+    ``test/bits_per_character``) and ``data-value`` (the exact value as MLflow stores it: ``repr`` of the float,
+    booleans as 1.0 / 0.0), so the report can be checked against evaluate.json and the MLflow run.
     """
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("genforge", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
+    env.filters["number"] = _number
     previous = registration.get("previous_metrics") or {}
     accuracy = [{"key": k, "label": label, "value": evaluation[k], "champion": previous.get(k)}
                 for k, label in ACCURACY_ROWS.items() if k in evaluation]
@@ -93,6 +95,11 @@ def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, A
         creativity=[{"key": k, "value": v, "reference": evaluation["reference"].get(k)}
                     for k, v in evaluation["samples"].items()],
     )
+
+
+def _number(value: Any) -> str:
+    """The exact float MLflow logs for a figure (``repr``; booleans as 1.0 / 0.0); other values as text."""
+    return repr(float(value)) if isinstance(value, (bool, int, float)) else str(value)
 
 
 def _fmt(value: Any) -> str:

@@ -73,8 +73,10 @@ def training() -> dict:
     evaluation = read_json(Path(paths.metrics) / "evaluate.json")
     registration = read_json(Path(paths.metrics) / "register.json")
     report_uri = (Path(paths.reports) / "report.html").resolve().as_uri()
-    create_markdown_artifact(markdown=summary_markdown(evaluation, registration, report_uri), key=ARTIFACT_KEY,
-                             description="GenForge evaluation: gate, registry decision, test accuracy")
+    artifact = create_markdown_artifact(markdown=summary_markdown(evaluation, registration, report_uri),
+                                        key=ARTIFACT_KEY,
+                                        description="GenForge evaluation: gate, registry decision, test accuracy")
+    print(f"Prefect artifact {ARTIFACT_KEY}: {artifact}")
     result = {"stages": done, "gate_passed": evaluation["gate"]["passed"], "decision": registration["decision"],
               "bits_per_character": evaluation["bits_per_character"]}
     print(f"flow result: {result}; report: {report_uri}")

@@ -33,7 +33,7 @@ def report(params: Params) -> dict:
         samples=read_json(reports / "samples.json"),
         history=_rows(metrics_dir / "train_history.csv"),
         steps=[float(r["loss"]) for r in _rows(metrics_dir / "train_steps.csv")],
-        title=f"GenForge evaluation: {registration['model_name']} version {registration['version']}",
+        title=f"{params.report.title}: {registration['model_name']} version {registration['version']}",
     )
     path = reports / REPORT
     with atomic_path(path) as tmp:

@@ -23,19 +23,20 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    assert list(lock) == ["collect", "preprocess", "train", "optimize", "evaluate", "register"]
+    assert list(lock) == ["collect", "preprocess", "train", "optimize", "evaluate", "register", "report"]
 
     # 2. a second repro is a no-op
     out = run(["dvc", "repro"], project).stdout
     assert "Data and pipelines are up to date" in out
 
-    # 3. changing train.epochs makes train and the stages after it stale, not collect or preprocess
+    # 3. changing train.epochs makes train and the stages after it stale, not collect or preprocess (evaluate reads
+    #    the train section itself, for its extra seeds and fine-tuning)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["epochs"] = 3
     write_params(project, params)
-    assert set(dvc_status(project)) == {"train"}
+    assert set(dvc_status(project)) == {"train", "evaluate"}
     dry = run(["dvc", "repro", "--dry"], project).stdout
-    assert re.findall(r"Running stage '(\w+)'", dry) == ["train"]  # the later ones follow once its outputs change
+    assert re.findall(r"Running stage '(\w+)'", dry) == ["train", "evaluate"]  # the rest follow once outputs change
 
     # 4. the Prefect flow reproduces the stale stages through DVC; afterwards nothing is stale
     env_home = tmp_path / "prefect-home"
@@ -50,8 +51,9 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert "collect: done" not in proc.stdout + proc.stderr  # DVC skipped it
     for verb in ("collect", "preprocess"):
         assert new_lock[verb] == lock[verb]
-    for verb in ("train", "optimize", "evaluate", "register"):
+    for verb in ("train", "optimize", "evaluate", "register", "report"):
         assert new_lock[verb] != lock[verb], verb
+    assert re.search(r"Prefect artifact genforge-report: [0-9a-f-]{36}", proc.stdout + proc.stderr)
 
     # 5. the CLI generates from the registry with the champion alias, the same text for the same seed
     args = ["genforge", "generate", "--model", "models:/genforge-text@champion", "--prompt", "KING:", "-n", "50",

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from genforge.metrics import accuracy, language_model_metrics, token_nll
+from genforge.metrics import accuracy, language_model_metrics, token_nll, top_k_hits
 
 
 def test_token_nll_hand_computed():
@@ -38,3 +38,20 @@ def test_language_model_metrics_hand_computed():
 
 def test_accuracy():
     assert accuracy(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), np.array([1, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_top_k_hits_hand_computed():
+    logits = np.array([[0.1, 0.5, 0.3, 0.2],    # order: 1, 2, 3, 0
+                       [1.0, 1.0, 1.0, 0.0]])   # a three-way tie at the top
+    assert top_k_hits(logits, np.array([2, 3]), 1).tolist() == [False, False]
+    assert top_k_hits(logits, np.array([2, 3]), 2).tolist() == [True, False]
+    assert top_k_hits(logits, np.array([0, 2]), 3).tolist() == [False, True]  # 0 is 4th; 2 ties with two above
+    assert top_k_hits(logits, np.array([0, 3]), 4).tolist() == [True, True]
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        top_k_hits(logits, np.array([0, 0]), 0)
+
+
+def test_language_model_metrics_top5():
+    m = language_model_metrics(total_nats=4 * math.log(2), n_tokens=4, correct=1, unit="character", correct_top5=3)
+    assert m["bits_per_character"] == pytest.approx(1.0)
+    assert m["accuracy"] == 0.25 and m["top5_accuracy"] == 0.75

@@ -2,11 +2,13 @@ import pytest
 
 from genforge.sample_metrics import (
     TrainingText,
+    copied_span,
     distinct_n,
     longest_copied_span,
     novelty_chars,
     novelty_words,
     sample_metrics,
+    self_bleu,
     word_ngram_set,
 )
 
@@ -45,3 +47,27 @@ def test_memorized_share():
     m = sample_metrics([copied, "zzzz zzzz"], train, copy_threshold=40)
     assert m["longest_copied_span"] == 40 and m["memorized_share"] == 0.5
     assert sample_metrics([copied], train, copy_threshold=41)["memorized_share"] == 0.0
+
+
+def test_self_bleu_hand_computed():
+    # identical samples: every n-gram of each is in the other, BLEU 1
+    assert self_bleu(["the king is dead", "the king is dead", "the king is dead"]) == pytest.approx(1.0)
+    # "a b c d" against "a b c e": precisions 3/4, 2/3, 1/2 and 0/1, which smoothing method 1 makes 0.1/1;
+    # equal lengths, brevity penalty 1; BLEU = (3/4 * 2/3 * 1/2 * 0.1) ** (1/4), the same both ways
+    assert self_bleu(["a b c d", "a b c e"]) == pytest.approx(0.025 ** 0.25)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        self_bleu(["a b c d"])
+
+
+def test_copied_span_position_and_length():
+    train = "now is the winter of our discontent"
+    assert copied_span("xx winter of ouryy", train) == (2, 14)  # " winter of our"
+    assert copied_span("", train) == (0, 0)
+    assert copied_span("qqq", train) == (0, 0)
+
+
+def test_samples_copied_from_training_text_have_no_novelty():
+    train = TrainingText("to be or not to be that is the question whether tis nobler in the mind")
+    m = sample_metrics(["to be or not to be", "that is the question"], train, copy_threshold=10)
+    assert m["novelty_word_2"] == m["novelty_word_3"] == m["novelty_word_4"] == m["novelty_char_8"] == 0.0
+    assert m["longest_copied_span"] == 20 and m["memorized_share"] == 1.0

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
+from genforge.efficiency import generation_speed
 from genforge.models import build_lstm
-from genforge.sampling import LSTMStepper, generate, next_token_distribution, sample_token
+from genforge.sampling import LSTMStepper, generate, generate_batch, next_token_distribution, sample_token
 from genforge.tokenizers import CharTokenizer
 
 LOGITS = np.array([0.0, math.log(3)])  # softmax = [1/4, 3/4]
@@ -90,3 +91,22 @@ def test_generation_determinism_and_vocabulary(tiny_model):
         generate(model, tok, "xyz", max_new_tokens=5)
     with pytest.raises(GenForgeError, match="prompt must not be empty"):
         generate(model, tok, "", max_new_tokens=5)
+
+
+def test_batch_rows_equal_single_generation_with_shifted_seeds(tiny_model):
+    model, tok = tiny_model
+    prompts = ["ab", "c", "gfe dc"]  # different lengths: shorter rows wait, they never read padding
+    steps: list[float] = []
+    batch = generate_batch(model, tok, prompts, max_new_tokens=12, temperature=1.0, seed=7, step_seconds=steps)
+    single = [generate(model, tok, p, max_new_tokens=12, temperature=1.0, seed=7 + i) for i, p in enumerate(prompts)]
+    assert batch == single
+    assert len(steps) == 12 and all(s > 0 for s in steps)
+    with pytest.raises(GenForgeError, match="prompts must not be empty"):
+        generate_batch(model, tok, [], max_new_tokens=3)
+
+
+def test_generation_speed_figures(tiny_model):
+    model, tok = tiny_model
+    speed = generation_speed(model, tok, "ab", batch=3, tokens=6)
+    assert speed["chars_per_second"] > 0
+    assert 0 < speed["latency_ms_p50"] <= speed["latency_ms_p95"]

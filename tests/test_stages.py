@@ -110,6 +110,17 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()  # the project's artifact store
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
 
+    # the report's figures are evaluate.json's and the MLflow run's, exactly
+    from test_report import parse
+
+    figures = parse((project / "reports/report.html").read_text(encoding="utf-8")).figures
+    flat = {f"test/{k}": v for k, v in ev.items() if not isinstance(v, dict)}
+    flat |= {f"{sec}/{k}": v for sec in ("samples", "reference", "stability", "efficiency", "adaptability")
+             for k, v in ev[sec].items()}
+    assert set(figures) == set(flat)
+    for key, value in flat.items():
+        assert float(figures[key]) == float(value) == run.data.metrics[key], key
+
     # the registered model generates, and equals the local model folder with the same seed
     from genforge.models import load_generator
     from genforge.sampling import generate
@@ -237,3 +248,16 @@ def test_train_resumes_from_the_last_epoch_checkpoint(project, monkeypatch):
     history = (project / "metrics/train_history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history] == ["epoch", "3"]  # only epoch 3 ran in the second process
     assert not list((project / "models/checkpoints").iterdir())  # removed after success
+
+
+def test_stability_over_training_seeds(project):
+    """evaluate.seeds: 2 trains one more model (seed + 1) like the train stage and reports the spread."""
+    run_all(upto="optimize")
+    edit_params(project, lambda p: p["evaluate"].update(seeds=2, adapt_steps=0))
+    assert run_stage("evaluate", evaluate, []) == 0
+    ev = json.loads((project / "metrics/evaluate.json").read_text())
+    st = ev["stability"]
+    other = 2 * st["bits_per_character_mean"] - ev["bits_per_character"]  # the second seed's figure
+    assert st["seeds"] == 2 and other != pytest.approx(ev["bits_per_character"], abs=1e-6)
+    assert st["bits_per_character_std"] == pytest.approx(abs(other - ev["bits_per_character"]) / np.sqrt(2))
+    assert ev["adaptability"] == {}  # adapt_steps: 0 skips it
