@@ -10,8 +10,12 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 UI_PORT ?= 5000
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5001
+BACKEND_STORE_URI ?= sqlite:///$(CURDIR)/mlflow.db
+CRON ?= 0 3 * * *
 
-.PHONY: setup run repro test ui lint clean
+.PHONY: setup run repro test ui lint clean prefect-server worker gpu-worker deploy mlflow-server
 
 setup: $(VENV)/.installed
 
@@ -36,6 +40,26 @@ test: setup
 # The MLflow UI on the project's local store, at http://127.0.0.1:$(UI_PORT)
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+# Shared servers and scheduled runs (see README, "Scheduling, work pools and shared servers").
+prefect-server: setup
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+worker gpu-worker deploy: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+
+worker: setup
+	$(BIN)/prefect worker start --pool genforge-cpu
+
+gpu-worker: setup
+	$(BIN)/prefect worker start --pool genforge-gpu --limit 1
+
+deploy: setup
+	$(BIN)/python -m pipelines.deployments --cron "$(CRON)"
+
+# An MLflow tracking server on the project's SQLite store, or on BACKEND_STORE_URI=postgresql://user@host:port/db
+mlflow-server: setup
+	$(BIN)/mlflow server --backend-store-uri "$(BACKEND_STORE_URI)" --artifacts-destination "$(CURDIR)/mlartifacts" \
+		--host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 lint: setup
 	$(BIN)/ruff check genforge tasks pipelines tests
