@@ -111,12 +111,10 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
 
     # the report's figures are evaluate.json's and the MLflow run's, exactly
-    from test_report import parse
+    from test_report import mlflow_figures, parse
 
     figures = parse((project / "reports/report.html").read_text(encoding="utf-8")).figures
-    flat = {f"test/{k}": v for k, v in ev.items() if not isinstance(v, dict)}
-    flat |= {f"{sec}/{k}": v for sec in ("samples", "reference", "stability", "efficiency", "adaptability")
-             for k, v in ev[sec].items()}
+    flat = mlflow_figures(ev)
     assert set(figures) == set(flat)
     for key, value in flat.items():
         assert float(figures[key]) == float(value) == run.data.metrics[key], key
