@@ -15,7 +15,7 @@ MLFLOW_PORT ?= 5001
 BACKEND_STORE_URI ?= sqlite:///$(CURDIR)/mlflow.db
 CRON ?= 0 3 * * *
 
-.PHONY: setup run repro test ui lint clean prefect-server worker gpu-worker deploy mlflow-server
+.PHONY: setup run repro search test ui lint clean prefect-server worker gpu-worker deploy mlflow-server
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ run: setup
 # The same pipeline through DVC alone.
 repro: setup
 	$(BIN)/dvc repro
+
+# The Optuna hyperparameter search of params.yaml `search` (needs data/processed: `dvc repro preprocess`).
+search: setup
+	$(BIN)/python -m pipelines.search
 
 test: setup
 	$(BIN)/python -m pytest

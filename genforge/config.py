@@ -115,7 +115,11 @@ class Train(_Section):
     seq_len: int = Field(ge=2)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
     clipnorm: float = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+    recurrent_dropout: float = Field(ge=0, lt=1)
+    activation_l2: float = Field(ge=0)
     epochs: int = Field(ge=0)
     steps_per_epoch: int = Field(ge=0)
     random_offsets: bool
@@ -124,8 +128,34 @@ class Train(_Section):
     sample_tokens: int = Field(ge=0)
 
 
+class Prune(_Section):
+    sparsity: float = Field(ge=0, lt=1)  # 0 = no pruning
+    steps: int = Field(ge=1)
+    schedule_steps: int = Field(ge=1)
+    frequency: int = Field(ge=1)
+    power: float = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Prune:
+        if self.schedule_steps > self.steps:
+            raise ValueError(f"prune.schedule_steps ({self.schedule_steps}) must be at most prune.steps "
+                             f"({self.steps}): the target sparsity is reached at schedule_steps")
+        return self
+
+
 class Optimize(_Section):
-    method: Literal["int8", "none"]
+    method: Literal["int8", "keras_int8", "none"]
+    prune: Prune
+    litert: list[Literal["float32", "float16", "int8"]]
+    latency_tokens: int = Field(ge=10)
+
+    @field_validator("litert")
+    @classmethod
+    def _no_repeats(cls, kinds: list[str]) -> list[str]:
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"each LiteRT variant at most once (got {kinds})")
+        return kinds
 
 
 class Gate(_Section):
@@ -162,12 +192,55 @@ class Report(_Section):
     title: str = Field(min_length=1)
 
 
+class Dimension(_Section):
+    """One dimension of the search space: a range (``low``..``high``, log-uniform with ``log``) or ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[float | int | str | bool] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> Dimension:
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either low and high (a range) or choices")
+        if self.choices is None and not (self.low < self.high and (self.low > 0 or not self.log)):
+            raise ValueError(f"need low < high, and low > 0 for a log range (got {self.low}, {self.high})")
+        return self
+
+
+class Search(_Section):
+    study: str = Field(min_length=1)
+    storage: str = Field(min_length=1)
+    output: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    trials: int = Field(ge=1)
+    parallel: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=0)
+    sampler_seed: int = Field(ge=0)
+    startup_trials: int = Field(ge=0)
+    warmup_epochs: int = Field(ge=0)
+    space: dict[str, Dimension] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _train_keys(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
+        for key in space:
+            section, _, name = key.partition(".")
+            if section != "train" or name not in Train.model_fields or name in ("epochs", "steps_per_epoch"):
+                raise ValueError(f"{key!r} is not a searchable key: use train.<key> for a key of the train section "
+                                 "other than epochs and steps_per_epoch (search.epochs sets those)")
+        return space
+
+
 with warnings.catch_warnings():
     # the `register` section's name is also ABCMeta.register (a class method, not an instance attribute)
     warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
     class Params(_Section):
-        """All of params.yaml. Each field is the section of the stage of the same name."""
+        """All of params.yaml. Each field is the section of the stage of the same name, but ``search``: the
+        hyperparameter search flow's (``pipelines/search.py``), which is not a DVC stage."""
 
         seed: int = Field(ge=0)
         experiment: str = Field(min_length=1)
@@ -179,6 +252,7 @@ with warnings.catch_warnings():
         evaluate: Evaluate
         register: Register
         report: Report
+        search: Search
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

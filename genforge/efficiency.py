@@ -61,3 +61,26 @@ def generation_speed(model, tokenizer: Tokenizer, prompt: str, *, batch: int, to
         "latency_ms_p50": 1000 * percentile(steps, 50),
         "latency_ms_p95": 1000 * percentile(steps, 95),
     }
+
+
+def step_latency(stepper, *, tokens: int, first_token: int = 0) -> dict[str, float]:
+    """Per-token latency of batch-1 greedy decoding with ``stepper`` (:class:`genforge.sampling.LSTMStepper` or
+    :class:`genforge.litert.LiteRTStepper`): the model step alone, without sampling, after 10 warm-up steps.
+
+    Args:
+        tokens: timed steps, ``>= 2``; each feeds back the argmax of the previous step.
+        first_token: the id fed first.
+
+    Returns:
+        ``latency_ms_p50`` and ``latency_ms_p95`` of one step, in milliseconds.
+    """
+    state = stepper.initial_state(1)
+    token = np.array([first_token], np.int32)
+    times = []
+    for i in range(tokens + 10):
+        start = time.perf_counter()
+        logits, state = stepper.step(token, state)
+        if i >= 10:
+            times.append(time.perf_counter() - start)
+        token = np.asarray(logits).argmax(-1).astype(np.int32)
+    return {"latency_ms_p50": 1000 * percentile(times, 50), "latency_ms_p95": 1000 * percentile(times, 95)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +16,48 @@ INT8_FILE = "model.int8.npz"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int):
+@functools.cache
+def _activation_l2_class():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="genforge")
+    class ActivationL2(keras.regularizers.Regularizer):
+        def __init__(self, coefficient: float):
+            self.coefficient = float(coefficient)
+
+        def __call__(self, x):
+            return self.coefficient * keras.ops.mean(keras.ops.square(x))
+
+        def get_config(self):
+            return {"coefficient": self.coefficient}
+
+    return ActivationL2
+
+
+def activation_l2(coefficient: float):
+    """An activity regularizer: ``coefficient * mean(x ** 2)`` over every element of a layer's output, added to the
+    training loss (activation regularization, AR, of Merity et al. (2018), *Regularizing and Optimizing LSTM Language
+    Models*, sec. 4.6). A mean, unlike ``keras.regularizers.L2``'s sum, so the penalty does not grow with batch size,
+    sequence length or width. Saved with the model (registered as ``genforge>ActivationL2``).
+    """
+    return _activation_l2_class()(coefficient)
+
+
+def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int, dropout: float = 0.0,
+               recurrent_dropout: float = 0.0, activation_penalty: float = 0.0):
     """The LSTM generator: tokens -> embedding (or one-hot) -> LSTM x layers -> Dense(vocab) logits.
 
     Shapes: input ``int32 (B, T)``; embedding ``(B, T, E)`` (``E = vocab_size`` one-hot when ``embedding_dim == 0``,
     the classic 256-wide one-hot input of a byte model); each LSTM ``(B, T, units)``; output logits
     ``float32 (B, T, V)``.
     Graves (2013), *Generating Sequences With Recurrent Neural Networks*, sec. 2 and 3.1.
+
+    Args:
+        dropout: Keras LSTM ``dropout``, the share of each layer's input units dropped in training.
+        recurrent_dropout: Keras LSTM ``recurrent_dropout``, the share of recurrent-state units dropped in training,
+            one mask per sequence (Gal & Ghahramani (2016), *A Theoretically Grounded Application of Dropout in
+            Recurrent Neural Networks*).
+        activation_penalty: coefficient of :func:`activation_l2` on each LSTM layer's outputs; 0 = none.
     """
     import keras
 
@@ -31,18 +68,27 @@ def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int):
         x = keras.layers.Embedding(vocab_size, vocab_size, embeddings_initializer="identity", trainable=False,
                                    name="embedding")(tokens)
     for i in range(layers):
-        x = keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")(x)
+        x = keras.layers.LSTM(units, return_sequences=True, dropout=dropout, recurrent_dropout=recurrent_dropout,
+                              activity_regularizer=activation_l2(activation_penalty) if activation_penalty else None,
+                              name=f"lstm_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name="logits")(x)
     return keras.Model(tokens, logits, name="lstm_generator")
 
 
-def compile_generator(model, *, learning_rate: float, clipnorm: float = 0.0) -> None:
-    """Compile ``model`` for next-token training: Adam (Kingma & Ba, 2015) with ``learning_rate``, gradient clipping by
-    global norm ``clipnorm`` (0 = off), sparse categorical cross-entropy on logits (nats/token) and accuracy."""
+def compile_generator(model, *, learning_rate: float, clipnorm: float = 0.0, weight_decay: float = 0.0) -> None:
+    """Compile ``model`` for next-token training: sparse categorical cross-entropy on logits (nats/token) and accuracy.
+
+    The optimizer is AdamW (Loshchilov & Hutter (2019), *Decoupled Weight Decay Regularization*; Keras
+    ``keras.optimizers.AdamW``) with ``learning_rate``: each step also shrinks every weight but the biases by
+    ``learning_rate * weight_decay`` times itself; ``weight_decay=0`` is Adam (Kingma & Ba, 2015). Gradients are
+    clipped to global norm ``clipnorm`` (0 = off).
+    """
     import keras
 
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm or None)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm or None),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -73,26 +119,49 @@ def dequantize_int8(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * scale.astype(np.float32)
 
 
-def save_generator(folder: Path, model, tokenizer: Tokenizer, *, int8: bool = False) -> None:
-    """Write ``model`` and ``tokenizer`` into ``folder`` (which must exist).
+METHODS = ("none", "int8", "keras_int8")
 
-    ``int8=False`` writes ``model.keras`` (Keras's own format). ``int8=True`` writes ``model.int8.npz``: the model's
-    JSON config, every weight of rank >= 2 as int8 plus per-channel float32 scales (:func:`quantize_int8`) and the
-    rest as float32: weight-only quantization, about 4x smaller; computation stays float32 after loading.
+
+def save_generator(folder: Path, model, tokenizer: Tokenizer, *, method: str = "none") -> None:
+    """Write ``model`` (its weights, never optimizer state) and ``tokenizer`` into ``folder`` (which must exist).
+
+    Args:
+        method: ``"none"`` writes ``model.keras`` (Keras's own format, float32). ``"int8"`` writes
+            ``model.int8.npz``: the model's JSON config, every weight of rank >= 2 as int8 plus per-channel float32
+            scales (:func:`quantize_int8`) and the rest as float32: weight-only quantization of every kernel, about
+            4x smaller; computation stays float32 after loading. ``"keras_int8"`` writes ``model.keras`` after Keras's
+            ``Model.quantize("int8")``, which quantizes Dense and Embedding layers (int8 kernels, int8 matmuls) and
+            leaves LSTM layers float32 (Keras 3 has no quantized LSTM).
+
+    Raises:
+        GenForgeError: an unknown ``method``.
     """
+    import keras
+
+    if method not in METHODS:
+        raise GenForgeError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
     folder = Path(folder)
     tokenizer.save(folder / TOKENIZER_FILE)
-    if not int8:
-        model.save(folder / KERAS_FILE)
+    if method == "int8":
+        arrays: dict[str, np.ndarray] = {"config": np.array(model.to_json())}
+        for i, w in enumerate(model.get_weights()):
+            if w.ndim >= 2:
+                arrays[f"w{i}_q"], arrays[f"w{i}_scale"] = quantize_int8(w)
+            else:
+                arrays[f"w{i}"] = w.astype(np.float32)
+        arrays["n_weights"] = np.array(len(model.get_weights()))
+        np.savez_compressed(folder / INT8_FILE, **arrays)
         return
-    arrays: dict[str, np.ndarray] = {"config": np.array(model.to_json())}
-    for i, w in enumerate(model.get_weights()):
-        if w.ndim >= 2:
-            arrays[f"w{i}_q"], arrays[f"w{i}_scale"] = quantize_int8(w)
-        else:
-            arrays[f"w{i}"] = w.astype(np.float32)
-    arrays["n_weights"] = np.array(len(model.get_weights()))
-    np.savez_compressed(folder / INT8_FILE, **arrays)
+    # an uncompiled copy: no optimizer state is saved, and quantizing leaves the caller's model as it was
+    if getattr(model, "optimizer", None) is not None or method == "keras_int8":
+        weights = model.get_weights()
+        model = keras.Model.from_config(model.get_config())
+        model.set_weights(weights)
+    if method == "keras_int8":
+        with warnings.catch_warnings():  # "Layer LSTMCell does not have a `quantize` method": known, see above
+            warnings.filterwarnings("ignore", message=".*does not have a `quantize` method", category=UserWarning)
+            model.quantize("int8")
+    model.save(folder / KERAS_FILE)
 
 
 def _load_int8(path: Path):
@@ -123,6 +192,7 @@ def load_generator(folder: str | Path):
         raise GenForgeError(f"{folder}: no {KERAS_FILE} or {INT8_FILE}; pass a model folder written by the train "
                             "or optimize stage (run `dvc repro` if it is missing)")
     tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
+    _activation_l2_class()  # registered before a model that uses it is deserialized
     try:
         model = (keras.saving.load_model(folder / KERAS_FILE) if (folder / KERAS_FILE).exists()
                  else _load_int8(folder / INT8_FILE))

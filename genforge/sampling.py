@@ -82,14 +82,17 @@ class LSTMStepper:
         self.embedding = model.get_layer("embedding")
         self.lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
         self.head = model.get_layer("logits")
-        step = self._step
+        step = self.step_tensors
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             step = tf.function(step, reduce_retracing=True)
         self._compiled = step
 
-    def _step(self, tokens, states):
+    def step_tensors(self, tokens, states):
+        """One decoding step on tensors, not compiled (to trace into another graph, as the LiteRT export does):
+        ``tokens int32 (B,)`` and ``[(h, c)]`` per layer, each ``float32 (B, units)``, to logits ``(B, V)`` and the
+        new states."""
         x = self.embedding(tokens)  # (B, E)
         new_states = []
         for lstm, (h, c) in zip(self.lstms, states, strict=True):

@@ -183,6 +183,12 @@ def log_text(run_id: str, text: str, artifact_file: str) -> None:
     _client(run_id).log_text(run_id, text, artifact_file)
 
 
+def log_table(run_id: str, columns: Mapping[str, list], artifact_file: str) -> None:
+    """Store a table (``{column: values}``, equal lengths) as the JSON artifact ``artifact_file`` of a run, which
+    the MLflow UI shows as a table (``MlflowClient.log_table``)."""
+    _client(run_id).log_table(run_id, data=dict(columns), artifact_file=artifact_file)
+
+
 def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
     """Copy a local file into the run's artifacts."""
     _client(run_id).log_artifact(run_id, str(path), artifact_path)

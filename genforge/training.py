@@ -11,6 +11,14 @@ from genforge.data import check_length, chop, steps_per_epoch, training_dataset
 from genforge.models import build_lstm, compile_generator
 
 
+def build_generator(cfg: Train, vocab_size: int):
+    """The LSTM generator of the ``train`` section: :func:`genforge.models.build_lstm` with its width, depth,
+    dropout and activation penalty. Set the seed (``keras.utils.set_random_seed``) before calling."""
+    return build_lstm(vocab_size, embedding_dim=cfg.embedding_dim, layers=cfg.layers, units=cfg.units,
+                      dropout=cfg.dropout, recurrent_dropout=cfg.recurrent_dropout,
+                      activation_penalty=cfg.activation_l2)
+
+
 def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tokens: np.ndarray, *, seed: int,
                   callbacks: list | None = None, model=None):
     """Build (unless ``model`` is given), compile and fit the LSTM generator of ``cfg`` with ``seed``.
@@ -39,8 +47,8 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
     check_length(val_tokens, cfg.seq_len, "val")
     if model is None:
         keras.utils.set_random_seed(seed)
-        model = build_lstm(vocab_size, embedding_dim=cfg.embedding_dim, layers=cfg.layers, units=cfg.units)
-    compile_generator(model, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm)
+        model = build_generator(cfg, vocab_size)
+    compile_generator(model, learning_rate=cfg.learning_rate, clipnorm=cfg.clipnorm, weight_decay=cfg.weight_decay)
     steps = steps_per_epoch(len(train_tokens), cfg.seq_len, cfg.batch_size, cfg.steps_per_epoch)
     ds = training_dataset(train_tokens, seq_len=cfg.seq_len, batch_size=cfg.batch_size, steps=steps,
                           epochs=max(cfg.epochs, 1), seed=seed, random_offsets=cfg.random_offsets)

@@ -16,6 +16,7 @@ from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.gate import check_gate
 from genforge.models import load_generator, model_file, save_generator
+from genforge.pruning import prune_model
 from genforge.sample_metrics import TrainingText, copied_span, sample_metrics
 from genforge.sampling import generate, generate_batch
 from genforge.stability import loss_spikes, nonfinite_count, seed_spread
@@ -47,8 +48,10 @@ def _seed_bits(params: Params, tokenizer, test, test_chars: int) -> list[float]:
     bits = []
     for seed in range(params.seed + 1, params.seed + params.evaluate.seeds):
         model, _, _ = fit_generator(params.train, tokenizer.vocab_size, train_tokens, val_tokens, seed=seed)
+        if params.optimize.prune.sparsity > 0:
+            prune_model(model, params.optimize.prune, params.train, train_tokens, seed=seed + 1)
         with tempfile.TemporaryDirectory() as tmp:
-            save_generator(Path(tmp), model, tokenizer, int8=params.optimize.method == "int8")
+            save_generator(Path(tmp), model, tokenizer, method=params.optimize.method)
             model, _ = load_generator(tmp)
         m = score(model, test, context=params.evaluate.context, unit=tokenizer.unit)
         bits.append(_bits_per_character(m, tokenizer.unit, test_chars))

@@ -15,10 +15,10 @@ from genforge.config import Params
 from genforge.data import check_length, load_tokens
 from genforge.efficiency import peak_rss_mib
 from genforge.files import atomic_path, md5_file, write_json
-from genforge.models import build_lstm, save_generator
+from genforge.models import save_generator
 from genforge.sampling import generate
 from genforge.tokenizers import load_tokenizer
-from genforge.training import fit_generator, step_loss_recorder
+from genforge.training import build_generator, fit_generator, step_loss_recorder
 
 
 def _loss_plot(history: list[dict], path: Path) -> None:
@@ -62,7 +62,7 @@ def train(params: Params) -> dict:
     data_md5 = md5_file(processed / "train.npy")
 
     keras.utils.set_random_seed(params.seed)
-    model = build_lstm(tokenizer.vocab_size, embedding_dim=cfg.embedding_dim, layers=cfg.layers, units=cfg.units)
+    model = build_generator(cfg, tokenizer.vocab_size)
     run_id = tracking.start_training_run(
         params.experiment, params.model_dump(mode="json"),
         {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),

@@ -31,7 +31,7 @@ def test_build_shapes_and_int8_round_trip(tmp_path, embedding_dim):
     for int8, name in ((False, "model.keras"), (True, "model.int8.npz")):
         folder = tmp_path / name
         folder.mkdir()
-        save_generator(folder, model, tok, int8=int8)
+        save_generator(folder, model, tok, method="int8" if int8 else "none")
         assert (folder / name).exists() and (folder / "tokenizer.json").exists()
         back, back_tok = load_generator(folder)
         assert back_tok.chars == tok.chars
@@ -43,3 +43,53 @@ def test_load_generator_errors(tmp_path):
     CharTokenizer.fit("ab").save(tmp_path / "tokenizer.json")
     with pytest.raises(GenForgeError, match="no model.keras or model.int8.npz"):
         load_generator(tmp_path)
+
+
+def test_weight_decay_shrinks_kernels_and_embeddings_but_not_biases():
+    """AdamW with a zero gradient: Adam's step is 0, so each decayed weight becomes w * (1 - lr * wd) exactly."""
+    import keras
+
+    from genforge.models import compile_generator
+
+    model = build_lstm(5, embedding_dim=3, layers=1, units=4)
+    compile_generator(model, learning_rate=0.1, weight_decay=0.5)
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    model.optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables], model.trainable_variables)
+    for v in model.trainable_variables:
+        factor = 1.0 if v.path.endswith("bias") else 1 - 0.1 * 0.5
+        np.testing.assert_allclose(v.numpy(), before[v.path] * factor, rtol=1e-6, err_msg=v.path)
+
+
+def test_activation_penalty_is_the_mean_square_of_the_lstm_outputs(tmp_path):
+    import keras
+
+    model = build_lstm(5, embedding_dim=3, layers=1, units=4, activation_penalty=0.25)
+    x = np.array([[1, 2, 3, 4]], dtype=np.int32)
+    h = np.asarray(keras.Model(model.input, model.get_layer("lstm_0").output)(x))
+    model(x, training=True)
+    assert len(model.losses) == 1
+    assert float(model.losses[0]) == pytest.approx(0.25 * np.mean(h**2), rel=1e-5)
+    save_generator(tmp_path, model, CharTokenizer.fit("abcd"))  # saved and loaded with its penalty
+    back, _ = load_generator(tmp_path)
+    assert back.get_layer("lstm_0").activity_regularizer.get_config() == {"coefficient": 0.25}
+
+
+def test_dropout_is_active_in_training_only():
+    model = build_lstm(5, embedding_dim=3, layers=1, units=8, dropout=0.5, recurrent_dropout=0.5)
+    x = np.array([[1, 2, 3, 4, 0, 1]], dtype=np.int32)
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model(x)))  # inference: no dropout
+    assert not np.allclose(np.asarray(model(x, training=True)), np.asarray(model(x)))
+
+
+def test_keras_int8_quantizes_dense_and_embedding_layers(tmp_path):
+    tok = CharTokenizer.fit("abcdefgh")
+    model = build_lstm(tok.vocab_size, embedding_dim=8, layers=1, units=16)
+    x = np.array([[1, 2, 3, 4, 5]], dtype=np.int32)
+    save_generator(tmp_path, model, tok, method="keras_int8")
+    back, _ = load_generator(tmp_path)
+    assert back.get_layer("logits").quantization_mode == "int8"
+    assert back.get_layer("logits")._kernel.dtype == "int8"
+    assert model.get_layer("logits").quantization_mode is None  # the caller's model is left float32
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(model(x)), atol=0.02)
+    with pytest.raises(GenForgeError, match="method must be one of none, int8, keras_int8"):
+        save_generator(tmp_path, model, tok, method="int4")

@@ -39,9 +39,13 @@ def parse(html: str) -> Figures:
     return f
 
 
-def mlflow_figures(evaluation: dict) -> dict:
-    """evaluate.json's figures under the MLflow keys the evaluate stage logs them with."""
+SHOWN = ("size_bytes", "latency_ms_p50", "bits_per_unit", "bits_change_pct", "size_ratio", "speedup")
+
+
+def mlflow_figures(evaluation: dict, optimization: dict) -> dict:
+    """evaluate.json's and optimize.json's figures in the report under the MLflow keys their stages log them with."""
     flat = {f"test/{k}": v for k, v in evaluation.items() if not isinstance(v, dict)}
+    flat |= {f"optimize/{name}/{k}": row[k] for name, row in optimization["variants"].items() for k in SHOWN}
     return flat | {f"{sec}/{k}": v for sec in ("samples", "reference", "stability", "efficiency", "adaptability")
                    for k, v in evaluation[sec].items()}
 
@@ -56,6 +60,15 @@ EVALUATION = {
              "checks": [{"check": "min_distinct_2", "metric": "samples.distinct_2", "value": 0.72, "op": ">=",
                          "threshold": 0.8, "passed": False}]},
 }
+OPTIMIZATION = {"method": "int8", "model_file": "model.int8.npz",
+                "prune": {"sparsity_target": 0.5, "sparsity": {"total": 0.5}},
+                "variants": {
+                    "dense": {"file": "model.keras", "size_bytes": 1400000, "latency_ms_p50": 1.5,
+                              "bits_per_unit": 2.35, "bits_change_pct": 0.0, "size_ratio": 1.0, "speedup": 1.0},
+                    "litert_int8": {"file": "model_int8.tflite", "size_bytes": 390000, "latency_ms_p50": 0.033,
+                                    "bits_per_unit": 2.36, "bits_change_pct": 0.43, "size_ratio": 3.59,
+                                    "speedup": 45.5},
+                }}
 REGISTRATION = {"model_name": "genforge-text", "version": 7, "run_id": "abc123", "aliases": [],
                 "decision": "no alias: the gate failed: samples.distinct_2 0.72 is not >= 0.8",
                 "previous_champion": 3, "previous_metrics": {"bits_per_character": 2.31}}
@@ -66,7 +79,7 @@ SAMPLES = {"prompt": "ROMEO:", "samples": [
 
 def render() -> str:
     return render_report(evaluation=EVALUATION, registration=REGISTRATION, training={"seconds": 600.0, "epochs": 4},
-                         optimization={"method": "int8", "size_bytes_before": 4, "size_bytes_after": 1},
+                         optimization=OPTIMIZATION,
                          samples=SAMPLES, history=[{"epoch": "1", "loss": "2.0", "val_loss": "1.9"}],
                          steps=[2.5, 2.1, 1.9], title="t")
 
@@ -86,6 +99,7 @@ def test_every_figure_is_traceable_and_the_page_is_self_contained():
     assert f.marks == ["will &"]  # the copied span, with the sample's markup escaped, not interpreted
     assert "&lt;b&gt;I " in html and "FAILED" in html and "samples.distinct_2 0.72 is not &gt;= 0.8" in html
     assert "2.31" in html  # the previous champion's figure beside this model's
+    assert float(f.figures["optimize/litert_int8/size_ratio"]) == 3.59 and "model_int8.tflite" in html
 
 
 def test_summary_markdown():
@@ -113,6 +127,6 @@ def test_the_committed_report_shows_the_committed_metrics():
     repo = Path(__file__).resolve().parents[1]
     ev = json.loads((repo / "metrics/evaluate.json").read_text())
     figures = parse((repo / "reports/report.html").read_text(encoding="utf-8")).figures
-    flat = mlflow_figures(ev)
+    flat = mlflow_figures(ev, json.loads((repo / "metrics/optimize.json").read_text()))
     assert set(figures) == set(flat)
     assert all(float(figures[k]) == float(v) for k, v in flat.items())

@@ -1,5 +1,6 @@
 """The stages on a tiny project, called in-process: outputs, MLflow lineage, and the errors bad input gets."""
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -66,8 +67,18 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert ev["perplexity"] == pytest.approx(np.exp(ev["cross_entropy"]))
     assert ev["tokens"] == stats["test"]["tokens"] - 1  # every test token but the first is scored once
     opt = json.loads((project / "metrics/optimize.json").read_text())
-    assert opt["size_bytes_after"] < opt["size_bytes_before"]
-    assert opt["test_cross_entropy_after"] == pytest.approx(ev["cross_entropy"])
+    variants = opt["variants"]
+    assert set(variants) == {"dense", "pruned", "int8", "keras_int8", "litert_float32", "litert_float16",
+                             "litert_int8"}
+    assert variants["int8"]["cross_entropy"] == pytest.approx(ev["cross_entropy"])  # the model evaluate scored
+    assert opt["model_file"] == "model.int8.npz" and variants["int8"]["size_ratio"] > 3
+    assert opt["prune"]["sparsity"]["total"] == pytest.approx(0.5, abs=1e-3)
+    assert all(variants[v]["size_bytes"] == (project / "models/optimized/litert" / variants[v]["file"]).stat().st_size
+               for v in variants if v.startswith("litert_"))
+    # the LiteRT float32 model is the pruned Keras model, step for step
+    assert variants["litert_float32"]["cross_entropy"] == pytest.approx(variants["pruned"]["cross_entropy"], abs=1e-5)
+    with open(project / "metrics/optimize_tradeoff.csv") as f:
+        assert {row["variant"] for row in csv.DictReader(f)} == set(variants)
     assert "=== temperature 0.0 seed 1337 ===" in (project / "reports/samples.txt").read_text()
     assert set(ev["samples"]) >= {"distinct_2", "self_bleu_4", "novelty_word_2", "novelty_char_8", "memorized_share"}
     assert set(ev["reference"]) == set(ev["samples"])
@@ -99,13 +110,14 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert run.data.tags["data.train.md5"] == md5_file(project / "data/processed/train.npy")
     assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("-dirty")) == 40
     assert run.data.metrics["test/bits_per_character"] == pytest.approx(ev["bits_per_character"])
-    assert {"loss", "val_loss", "accuracy", "optimize/size_ratio", "train/tokens_per_second", "test/top5_accuracy",
-            "samples/distinct_2", "samples/self_bleu_4", "samples/longest_copied_span", "stability/loss_spikes",
+    assert {"loss", "val_loss", "accuracy", "optimize/litert_int8/size_ratio", "optimize/prune/sparsity/total",
+            "train/tokens_per_second", "test/top5_accuracy", "samples/distinct_2", "samples/self_bleu_4",
+            "samples/longest_copied_span", "stability/loss_spikes",
             "efficiency/batch_1_latency_ms_p95", "adaptability/loss_after", "gate/passed"} <= set(run.data.metrics)
     assert run.data.tags["gate.passed"] == "true" and run.data.tags["register.decision"] == reg["decision"]
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"plots", "samples", "report"} <= artifacts
+    assert {"plots", "samples", "report", "optimize"} <= artifacts
     assert "plots/train_loss.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()  # the project's artifact store
     assert str(client.get_model_version_by_alias("genforge-text", "champion").version) == "1"
@@ -114,7 +126,7 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     from test_report import mlflow_figures, parse
 
     figures = parse((project / "reports/report.html").read_text(encoding="utf-8")).figures
-    flat = mlflow_figures(ev)
+    flat = mlflow_figures(ev, opt)
     assert set(figures) == set(flat)
     for key, value in flat.items():
         assert float(figures[key]) == float(value) == run.data.metrics[key], key

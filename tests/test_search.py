@@ -1,0 +1,131 @@
+"""The hyperparameter search flow: search space, override file, and a real 6-trial study killed and resumed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, run
+from test_stages import edit_params, run_all
+
+from genforge import GenForgeError
+from genforge.config import load_params
+from pipelines.search import overrides, trial_train_config
+
+
+def test_overrides_are_dvc_set_param_arguments():
+    assert overrides({"train.learning_rate": 0.1 + 0.2, "train.units": 128, "train.random_offsets": False}) == [
+        "-S", "train.learning_rate=0.30000000000000004", "-S", "train.units=128", "-S", "train.random_offsets=false"]
+
+
+def test_search_space_keys_and_values_are_checked(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["search"]["space"] = {"train.epochs": {"low": 1, "high": 3}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(GenForgeError, match=r"search\.space.*'train\.epochs' is not a searchable key"):
+        load_params(tmp_path / "p.yaml")
+    raw["search"]["space"] = {"train.units": {"low": 8}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(GenForgeError, match=r"search\.space\.train\.units.*give either low and high"):
+        load_params(tmp_path / "p.yaml")
+    params = load_params(repo / "params.yaml")
+    cfg = trial_train_config(params, {"train.units": 32, "train.dropout": 0.25})
+    assert (cfg.units, cfg.dropout, cfg.epochs, cfg.sample_tokens) == (32, 0.25, params.search.epochs, 0)
+    with pytest.raises(GenForgeError, match="dropout"):
+        trial_train_config(params, {"train.dropout": 1.5})
+
+
+def _search(project: Path) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = open(project / f"search-{time.monotonic_ns()}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "pipelines.search"], cwd=project, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _trials(project: Path):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not (project / "search/study.db").exists():
+        return []
+    try:
+        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'search/study.db'}")
+    except KeyError:  # not created yet
+        return []
+    return study.get_trials(deepcopy=False)
+
+
+def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp_path):
+    import mlflow
+    from optuna.trial import TrialState
+
+    run_all(upto="preprocess")
+    edit_params(project, lambda p: p["search"].update(
+        study="tiny", trials=6, parallel=2, epochs=3, steps_per_epoch=30, startup_trials=2, warmup_epochs=1,
+        space={"train.learning_rate": {"low": 0.001, "high": 0.05, "log": True},
+               "train.units": {"choices": [8, 16]}}))
+
+    # first search: SIGKILL it (and its Prefect server) while trials run, after two have completed
+    proc = _search(project)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        trials = _trials(project)
+        if sum(t.state == TrialState.COMPLETE for t in trials) >= 2 and any(t.state == TrialState.RUNNING
+                                                                           for t in trials):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {t.number: (t.state, t.value, t.params) for t in _trials(project)}
+    interrupted = [n for n, (state, _, _) in before.items() if state == TrialState.RUNNING]
+    assert interrupted
+
+    # the second search resumes: finished trials are kept, interrupted ones are retried with the same params
+    proc = _search(project)
+    assert proc.wait(timeout=600) == 0
+    after = _trials(project)
+    finished = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 6
+    for t in after:
+        if before.get(t.number, (None,))[0] in (TrialState.COMPLETE, TrialState.PRUNED):
+            assert (t.state, t.value, t.params) == before[t.number]  # not re-run
+    assert {t.number for t in after if t.state == TrialState.FAIL} == set(interrupted)
+    retried = [t.params for t in after if t.number > max(before)]
+    assert all(before[n][2] in retried for n in interrupted)
+
+    # MLflow: one parent run, six finished child runs (plus the interrupted ones, KILLED), never more than two at once
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("genforge-search")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert sorted(r.info.status for r in children) == ["FINISHED"] * 6 + ["KILLED"] * len(interrupted)
+    spans = [(r.info.start_time, r.info.end_time) for r in children if r.info.status == "FINISHED"]
+    overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert overlap == 2
+
+    # the override file, applied by `dvc exp run`, gives params.yaml the best trial's params
+    best = yaml.safe_load((project / "search/best_params.yaml").read_text())
+    study_best = min((t for t in after if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert (best["trial"], best["val_loss"], best["params"]) == (study_best.number, study_best.value,
+                                                                  study_best.params)
+    args = (project / "search/best_overrides.txt").read_text().split()
+    repo = tmp_path / "apply"
+    repo.mkdir()
+    (repo / "params.yaml").write_text((project / "params.yaml").read_text())
+    (repo / "dvc.yaml").write_text("stages:\n  echo:\n    cmd: python -c 'pass'\n    params: [train]\n")
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@genforge.invalid"],
+                ["git", "config", "user.name", "T"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "p"], ["dvc", "exp", "run", *args]):
+        run(cmd, repo)
+    applied = load_params(repo / "params.yaml").train
+    assert {f"train.{k}": getattr(applied, k) for k in ("learning_rate", "units")} == study_best.params
