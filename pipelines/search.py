@@ -118,6 +118,12 @@ def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment
     return state, value
 
 
+def _check_splits(processed: Path) -> None:
+    for name in ("train.npy", "val.npy", "tokenizer.json"):
+        if not (processed / name).exists():
+            raise GenForgeError(f"{processed / name} is missing: run `dvc repro preprocess` before the search")
+
+
 def _study(params: Params):
     import optuna
 
@@ -190,8 +196,7 @@ def search(params_path: str = "params.yaml") -> dict:
     params = load_params(params_path)
     cfg = params.search
     processed = Path(params.paths.processed)
-    if not (processed / "train.npy").exists():
-        raise GenForgeError(f"{processed / 'train.npy'} is missing: run `dvc repro preprocess` before the search")
+    _check_splits(processed)
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens, val_tokens = load_tokens(processed / "train.npy"), load_tokens(processed / "val.npy")
 
@@ -259,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
+        params = load_params(args.params)  # bad params or missing splits: an error before any server starts
+        _check_splits(Path(params.paths.processed))
         search(args.params)
     except GenForgeError as e:
         print(f"search: error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(f"search: done in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -40,6 +40,17 @@ def test_search_space_keys_and_values_are_checked(tmp_path):
         trial_train_config(params, {"train.dropout": 1.5})
 
 
+def test_search_refuses_to_start_without_the_preprocessed_splits(tmp_path, monkeypatch, capsys):
+    from pipelines.search import main
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "params.yaml").write_text((repo / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--params", "params.yaml"]) == 2
+    assert "data/processed/train.npy is missing: run `dvc repro preprocess`" in capsys.readouterr().err
+    assert not (tmp_path / "search").exists()  # nothing created
+
+
 def _search(project: Path) -> subprocess.Popen:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
