@@ -237,7 +237,11 @@ def search(params_path: str = "params.yaml") -> dict:
                     remaining -= 1
                 done = next(as_completed(list(running)))
                 trial = running.pop(done)
-                state, value = done.result()
+                try:
+                    state, value = done.result()
+                except BaseException:
+                    study.tell(trial, state=TrialState.FAIL)  # recorded, not retried (Optuna's own default)
+                    raise
                 if state == "pruned":
                     study.tell(trial, state=TrialState.PRUNED)
                 else:
