@@ -130,11 +130,14 @@ def _study(params: Params):
     cfg = params.search
     storage = Path(cfg.storage).resolve()
     storage.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=cfg.study, storage=f"sqlite:///{storage}", load_if_exists=True, direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.sampler_seed, constant_liar=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs),
     )
+    # a resumed study must not replay the random draws of the first run: the seed moves on with the trials stored
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.sampler_seed + len(study.get_trials(deepcopy=False)),
+                                               constant_liar=True)
+    return study
 
 
 def _recover(study, client, logger) -> None:

@@ -110,6 +110,8 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
     assert {t.number for t in after if t.state == TrialState.FAIL} == set(interrupted)
     retried = [t.params for t in after if t.number > max(before)]
     assert all(before[n][2] in retried for n in interrupted)
+    drawn = [tuple(sorted(t.params.items())) for t in after if t.state != TrialState.FAIL]
+    assert len(set(drawn)) == len(drawn)  # the resumed sampler does not replay the first run's draws
 
     # MLflow: one parent run, six finished child runs (plus the interrupted ones, KILLED), never more than two at once
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
@@ -126,9 +128,9 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
 
     # the override file, applied by `dvc exp run`, gives params.yaml the best trial's params
     best = yaml.safe_load((project / "search/best_params.yaml").read_text())
-    study_best = min((t for t in after if t.state == TrialState.COMPLETE), key=lambda t: t.value)
-    assert (best["trial"], best["val_loss"], best["params"]) == (study_best.number, study_best.value,
-                                                                  study_best.params)
+    study_best = next(t for t in after if t.number == best["trial"])
+    assert study_best.state == TrialState.COMPLETE and study_best.params == best["params"]
+    assert best["val_loss"] == study_best.value == min(t.value for t in after if t.state == TrialState.COMPLETE)
     args = (project / "search/best_overrides.txt").read_text().split()
     repo = tmp_path / "apply"
     repo.mkdir()
