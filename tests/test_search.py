@@ -121,7 +121,10 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
-    assert sorted(r.info.status for r in children) == ["FINISHED"] * 6 + ["KILLED"] * len(interrupted)
+    statuses = sorted(r.info.status for r in children)
+    # an interrupted trial has a KILLED child run if the kill came after its task had created the run
+    assert statuses.count("FINISHED") == 6 and statuses[6:] == ["KILLED"] * (len(statuses) - 6)
+    assert len(statuses) - 6 <= len(interrupted)
     spans = [(r.info.start_time, r.info.end_time) for r in children if r.info.status == "FINISHED"]
     overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
     assert overlap == 2
