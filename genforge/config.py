@@ -154,7 +154,7 @@ class Optimize(_Section):
     @classmethod
     def _no_repeats(cls, kinds: list[str]) -> list[str]:
         if len(set(kinds)) != len(kinds):
-            raise ValueError(f"each LiteRT variant at most once (got {kinds})")
+            raise ValueError("each LiteRT variant at most once")
         return kinds
 
 
@@ -205,7 +205,7 @@ class Dimension(_Section):
         if (self.choices is None) == (self.low is None or self.high is None):
             raise ValueError("give either low and high (a range) or choices")
         if self.choices is None and not (self.low < self.high and (self.low > 0 or not self.log)):
-            raise ValueError(f"need low < high, and low > 0 for a log range (got {self.low}, {self.high})")
+            raise ValueError("need low < high, and low > 0 for a log range")
         return self
 
 
@@ -226,11 +226,25 @@ class Search(_Section):
     @field_validator("space")
     @classmethod
     def _train_keys(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
-        for key in space:
+        from pydantic import TypeAdapter
+
+        for key, dim in space.items():
             section, _, name = key.partition(".")
             if section != "train" or name not in Train.model_fields or name in ("epochs", "steps_per_epoch"):
                 raise ValueError(f"{key!r} is not a searchable key: use train.<key> for a key of the train section "
                                  "other than epochs and steps_per_epoch (search.epochs sets those)")
+            field = Train.model_fields[name]
+            if dim.choices is None and field.annotation is bool:
+                raise ValueError(f"{key} is true or false: give it choices, not a range")
+            adapter = TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+            for value in dim.choices if dim.choices is not None else (dim.low, dim.high):
+                if field.annotation is int and dim.choices is None:
+                    value = int(value)
+                try:
+                    adapter.validate_python(value, strict=dim.choices is not None)
+                except ValidationError as e:
+                    raise ValueError(f"{key}: {value!r} is not a valid train.{name}: "
+                                     f"{e.errors()[0]['msg']}") from None
         return space
 
 

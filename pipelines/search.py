@@ -25,19 +25,37 @@ from genforge.config import Params, Search, Train, load_params
 TRIAL_TAG = "optuna.trial_number"
 
 
-def suggest(trial, space: Search, train: Train) -> dict[str, float | int | str | bool]:
-    """Draw one value per dimension of ``space.space`` with ``trial``'s ``suggest_*``: ``choices`` with
-    ``suggest_categorical``; a range with ``suggest_int`` when the train key holds an int, else ``suggest_float``
-    (``log`` = log-uniform). Returns ``{"train.<key>": value}``."""
-    values = {}
+def distributions(space: Search, train: Train) -> dict:
+    """The Optuna distribution of each dimension of ``space.space``: ``choices`` -> ``CategoricalDistribution``; a
+    range -> ``IntDistribution`` when the train key holds an int, else ``FloatDistribution`` (``log`` =
+    log-uniform). Keys are ``"train.<key>"``."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
     for key, dim in space.space.items():
-        name = key.split(".", 1)[1]
+        current = getattr(train, key.split(".", 1)[1])
         if dim.choices is not None:
-            values[key] = trial.suggest_categorical(key, dim.choices)
-        elif isinstance(getattr(train, name), int) and not isinstance(getattr(train, name), bool):
-            values[key] = trial.suggest_int(key, int(dim.low), int(dim.high), log=dim.log)
+            out[key] = CategoricalDistribution(dim.choices)
+        elif isinstance(current, int) and not isinstance(current, bool):
+            out[key] = IntDistribution(int(dim.low), int(dim.high), log=dim.log)
         else:
-            values[key] = trial.suggest_float(key, dim.low, dim.high, log=dim.log)
+            out[key] = FloatDistribution(dim.low, dim.high, log=dim.log)
+    return out
+
+
+def suggest(trial, space: Search, train: Train) -> dict[str, float | int | str | bool]:
+    """Draw one value per dimension of ``space.space`` with ``trial``'s ``suggest_*`` over :func:`distributions`.
+    Returns ``{"train.<key>": value}``."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    values = {}
+    for key, dist in distributions(space, train).items():
+        if isinstance(dist, CategoricalDistribution):
+            values[key] = trial.suggest_categorical(key, dist.choices)
+        elif isinstance(dist, IntDistribution):
+            values[key] = trial.suggest_int(key, dist.low, dist.high, log=dist.log)
+        else:
+            values[key] = trial.suggest_float(key, dist.low, dist.high, log=dist.log)
     return values
 
 
@@ -60,11 +78,19 @@ def trial_train_config(params: Params, values: dict) -> Train:
 
 def overrides(values: dict) -> list[str]:
     """``dvc exp run`` arguments that set each ``key: value``: ``["-S", "train.units=256", ...]``. Floats are
-    written with ``repr``, the shortest text that reads back as the same float."""
+    written with ``repr``, the shortest text that reads back as the same float, with a ``.0`` added to a bare
+    exponent form so that YAML reads a float."""
     args = []
     for key, value in values.items():
-        text = "true" if value is True else "false" if value is False else repr(value) if isinstance(value, float) \
-            else str(value)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, float):
+            text = repr(value)
+            mantissa, e, exponent = text.partition("e")
+            if e and "." not in mantissa:  # YAML 1.1 (PyYAML) reads 5e-05 as a string, 5.0e-05 as a float
+                text = f"{mantissa}.0e{exponent}"
+        else:
+            text = str(value)
         args += ["-S", f"{key}={text}"]
     return args
 
@@ -75,7 +101,8 @@ def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment
     """Train one trial in its own MLflow child run, reporting each epoch's val loss to the pruner.
 
     Returns:
-        ``("complete", best val loss)`` or ``("pruned", last val loss)``.
+        ``("complete", best val loss)``, ``("pruned", last val loss)`` or ``("failed", nan)`` when a val loss was
+        not finite.
     """
     import keras
     import mlflow
@@ -112,10 +139,30 @@ def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment
         raise
     losses = history.history["val_loss"]
     state, value = ("pruned", float(losses[-1])) if report.pruned else ("complete", float(min(losses)))
+    if not np.isfinite(losses).all():
+        state, value = "failed", float("nan")  # a diverged trial: recorded as failed, never the best
     client.set_tag(run_id, "optuna.state", state)
     client.log_metric(run_id, "best_val_loss" if state == "complete" else "last_val_loss", value)
     client.set_terminated(run_id, "FINISHED")
     return state, value
+
+
+def _lock(cfg: Search):
+    """Hold the storage's lock file: one search per study storage at a time.
+
+    Raises:
+        GenForgeError: another search holds it.
+    """
+    import filelock
+
+    storage = Path(cfg.storage).resolve()
+    storage.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(f"{storage}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise GenForgeError(f"another search is running on {cfg.storage}; wait for it to finish") from None
+    return lock
 
 
 def _check_splits(processed: Path) -> None:
@@ -145,8 +192,11 @@ def _recover(study, client, logger) -> None:
     so that the resumed search retries them first."""
     from optuna.trial import TrialState
 
+    interrupted = list(study.user_attrs.get("interrupted_trials", []))
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
+        interrupted.append(t.number)
+        study.set_user_attr("interrupted_trials", interrupted)  # not counted against search.trials
         study.enqueue_trial(t.params)
         for run in client.search_runs([study.user_attrs["mlflow_experiment_id"]],
                                       f"tags.`{TRIAL_TAG}` = '{t.number}' and attributes.status = 'RUNNING'"):
@@ -154,11 +204,36 @@ def _recover(study, client, logger) -> None:
         logger.info("trial %d was interrupted: marked failed and queued again with the same params", t.number)
 
 
+def _check_space(study, dists: dict) -> None:
+    """Refuse a stored study whose trials drew from another space: Optuna cannot mix the two."""
+    for t in study.get_trials(deepcopy=False):
+        for key, dist in t.distributions.items():
+            if dists.get(key) != dist:
+                raise GenForgeError(
+                    f"study {study.study_name!r} in its storage was searched over another space ({key}: {dist} in "
+                    f"trial {t.number}, now {dists.get(key, 'absent')}); give search.study a new name, or delete "
+                    "the storage file to start again")
+
+
+def _counted(study) -> int:
+    """Trials that count against ``search.trials``: complete, pruned or failed, but not the interrupted ones
+    (retried instead)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    return len([t for t in done if t.number not in study.user_attrs.get("interrupted_trials", [])])
+
+
 def _write_best(study, output: Path) -> dict:
     import yaml
+    from optuna.trial import TrialState
 
     from genforge.files import atomic_path
 
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+        raise GenForgeError(f"no trial of study {study.study_name!r} completed ({', '.join(states)}), so there is no "
+                            "best trial: check the search space (a diverging learning rate gives NaN losses)")
     best = study.best_trial
     output.mkdir(parents=True, exist_ok=True)
     summary = {"study": study.study_name, "trial": best.number, "val_loss": best.value, "params": best.params}
@@ -172,8 +247,9 @@ def _write_best(study, output: Path) -> dict:
 
 @flow(name="genforge-search", log_prints=True)
 def search(params_path: str = "params.yaml") -> dict:
-    """Run or resume the Optuna study of ``search`` in params.yaml until it holds ``search.trials`` finished
-    (complete or pruned) trials, ``search.parallel`` at a time.
+    """Run or resume the Optuna study of ``search`` in params.yaml until ``search.trials`` trials are done
+    (complete, pruned, or failed with a non-finite val loss; interrupted ones are retried), ``search.parallel`` at a
+    time.
 
     Trials minimise the val loss (nats/token) of the preprocessed val split after ``search.epochs`` epochs (the best
     epoch's); the test split is never read. Sampler: TPE (Bergstra et al. (2011), *Algorithms for Hyper-Parameter
@@ -185,11 +261,10 @@ def search(params_path: str = "params.yaml") -> dict:
         ``search.output/best_params.yaml``, and ``best_overrides.txt`` holds the best params as ``-S key=value``.
 
     Raises:
-        GenForgeError: the preprocessed splits are missing, or another search is running on the same study.
+        GenForgeError: the preprocessed splits are missing, another search is running on the same storage, the
+            stored study was searched over another space, or no trial completed.
     """
-    import filelock
     import mlflow
-    from optuna.trial import TrialState
 
     from genforge import tracking
     from genforge.data import load_tokens
@@ -203,12 +278,7 @@ def search(params_path: str = "params.yaml") -> dict:
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens, val_tokens = load_tokens(processed / "train.npy"), load_tokens(processed / "val.npy")
 
-    lock = filelock.FileLock(f"{Path(cfg.storage).resolve()}.lock")
-    Path(cfg.storage).resolve().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        raise GenForgeError(f"another search is running on {cfg.storage}; wait for it to finish") from None
+    lock = _lock(cfg)
     try:
         study = _study(params)
         client = mlflow.MlflowClient(tracking.tracking_uri())
@@ -221,48 +291,60 @@ def search(params_path: str = "params.yaml") -> dict:
             study.set_user_attr("mlflow_experiment_id", experiment_id)
         parent_id, experiment_id = study.user_attrs["mlflow_parent_run_id"], study.user_attrs["mlflow_experiment_id"]
         client.update_run(parent_id, status="RUNNING")
-        _recover(study, client, logger)
-
-        finished = (TrialState.COMPLETE, TrialState.PRUNED)
-        remaining = cfg.trials - len(study.get_trials(deepcopy=False, states=finished))
-        logger.info("study %s: %d finished trials, %d to run, %d at a time", cfg.study,
-                    cfg.trials - max(remaining, 0), max(remaining, 0), cfg.parallel)
-        running: dict = {}
-        with ThreadPoolTaskRunner(max_workers=cfg.parallel) as runner:
-            while remaining > 0 or running:
-                while remaining > 0 and len(running) < cfg.parallel:
-                    trial = study.ask()
-                    future = runner.submit(run_trial, parameters={
-                        "trial": trial, "number": trial.number, "params": params, "parent_run_id": parent_id,
-                        "experiment_id": experiment_id, "train_tokens": train_tokens, "val_tokens": val_tokens,
-                        "vocab_size": tokenizer.vocab_size})
-                    running[future] = trial
-                    remaining -= 1
-                done = next(as_completed(list(running)))
-                trial = running.pop(done)
-                try:
-                    state, value = done.result()
-                except BaseException:
-                    study.tell(trial, state=TrialState.FAIL)  # recorded, not retried (Optuna's own default)
-                    raise
-                if state == "pruned":
-                    study.tell(trial, state=TrialState.PRUNED)
-                else:
-                    study.tell(trial, value)
-                logger.info("trial %d %s: val loss %.4f", trial.number, state, value)
-
-        summary = _write_best(study, Path(cfg.output))
+        try:
+            summary = _run_study(study, params, client, parent_id, experiment_id, tokenizer.vocab_size,
+                                 train_tokens, val_tokens, logger)
+        except BaseException:
+            client.set_terminated(parent_id, "FAILED")
+            raise
         client.log_batch(parent_id, params=[mlflow.entities.Param(f"best.{k}", str(v))
                                             for k, v in summary["params"].items()])
         client.log_metric(parent_id, "best_val_loss", summary["val_loss"])
         client.set_tag(parent_id, "best.trial", str(summary["trial"]))
         client.set_terminated(parent_id, "FINISHED")
-        n = len(study.get_trials(deepcopy=False, states=finished))
         print(f"best trial {summary['trial']}: val loss {summary['val_loss']:.4f} with {summary['params']}; "
               f"apply it with: dvc exp run $(cat {Path(cfg.output) / 'best_overrides.txt'})")
-        return {**summary, "parent_run_id": parent_id, "finished": n}
+        return {**summary, "parent_run_id": parent_id, "finished": _counted(study)}
     finally:
         lock.release()
+
+
+def _run_study(study, params: Params, client, parent_id: str, experiment_id: str, vocab_size: int,
+               train_tokens: np.ndarray, val_tokens: np.ndarray, logger) -> dict:
+    """Recover interrupted trials, run trials ``search.parallel`` at a time until ``search.trials`` count, and
+    write the best trial's files."""
+    from optuna.trial import TrialState
+
+    cfg = params.search
+    _check_space(study, distributions(cfg, params.train))
+    _recover(study, client, logger)
+    remaining = cfg.trials - _counted(study)
+    logger.info("study %s: %d trials done, %d to run, %d at a time", cfg.study, cfg.trials - max(remaining, 0),
+                max(remaining, 0), cfg.parallel)
+    running: dict = {}
+    with ThreadPoolTaskRunner(max_workers=cfg.parallel) as runner:
+        while remaining > 0 or running:
+            while remaining > 0 and len(running) < cfg.parallel:
+                trial = study.ask()
+                future = runner.submit(run_trial, parameters={
+                    "trial": trial, "number": trial.number, "params": params, "parent_run_id": parent_id,
+                    "experiment_id": experiment_id, "train_tokens": train_tokens, "val_tokens": val_tokens,
+                    "vocab_size": vocab_size})
+                running[future] = trial
+                remaining -= 1
+            done = next(as_completed(list(running)))
+            trial = running.pop(done)
+            try:
+                state, value = done.result()
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)  # recorded, not retried (Optuna's own default)
+                raise
+            if state == "complete":
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
+            logger.info("trial %d %s: val loss %.4f", trial.number, state, value)
+    return _write_best(study, Path(cfg.output))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        params = load_params(args.params)  # bad params or missing splits: an error before any server starts
+        params = load_params(args.params)  # bad params, missing splits, a busy study: errors before a server starts
         _check_splits(Path(params.paths.processed))
+        _lock(params.search).release()
         search(args.params)
     except GenForgeError as e:
         print(f"search: error: {e}", file=sys.stderr)

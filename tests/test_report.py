@@ -102,6 +102,13 @@ def test_every_figure_is_traceable_and_the_page_is_self_contained():
     assert float(f.figures["optimize/litert_int8/size_ratio"]) == 3.59 and "model_int8.tflite" in html
 
 
+def test_report_without_pruning_says_nothing_of_it():
+    unpruned = {**OPTIMIZATION, "prune": {"sparsity_target": 0.0}}
+    html = render_report(evaluation=EVALUATION, registration=REGISTRATION, training={"seconds": 1.0, "epochs": 1},
+                         optimization=unpruned, samples=SAMPLES, history=[], steps=[], title="t")
+    assert "pruned to" not in html and "model.int8.npz" in html
+
+
 def test_summary_markdown():
     md = summary_markdown(EVALUATION, REGISTRATION, "file:///r.html")
     assert "**Gate:** failed: samples.distinct_2 0.72 is not >= 0.8" in md

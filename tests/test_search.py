@@ -1,6 +1,7 @@
 """The hyperparameter search flow: search space, override file, and a real 6-trial study killed and resumed."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,12 +15,56 @@ from test_stages import edit_params, run_all
 
 from genforge import GenForgeError
 from genforge.config import load_params
-from pipelines.search import overrides, trial_train_config
+from pipelines.search import _check_space, _counted, _write_best, distributions, overrides, suggest, trial_train_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_overrides_are_dvc_set_param_arguments():
     assert overrides({"train.learning_rate": 0.1 + 0.2, "train.units": 128, "train.random_offsets": False}) == [
         "-S", "train.learning_rate=0.30000000000000004", "-S", "train.units=128", "-S", "train.random_offsets=false"]
+    # YAML 1.1 reads 5e-05 as a string: the argument says 5.0e-05, the same float
+    assert overrides({"train.learning_rate": 5e-05}) == ["-S", "train.learning_rate=5.0e-05"]
+    assert yaml.safe_load("x: 5.0e-05")["x"] == 5e-05
+
+
+def _study_with(params: dict, state=None, value=None):
+    import optuna
+
+    from genforge.config import Search
+
+    study = optuna.create_study()
+    trial = study.ask()
+    search_cfg = Search.model_validate({**yaml.safe_load((REPO / "params.yaml").read_text())["search"],
+                                        "space": params})
+    train = load_params(REPO / "params.yaml").train
+    suggest(trial, search_cfg, train)
+    study.tell(trial, value, state=state)
+    return study, search_cfg, train
+
+
+def test_a_study_over_another_space_is_refused():
+    from optuna.trial import TrialState
+
+    from genforge.config import Search
+
+    study, _, train = _study_with({"train.units": {"choices": [8, 16]}}, TrialState.FAIL)
+    changed = Search.model_validate({**yaml.safe_load((REPO / "params.yaml").read_text())["search"],
+                                     "space": {"train.units": {"choices": [8, 32]}}})
+    with pytest.raises(GenForgeError, match=r"searched over another space \(train\.units: .*give search\.study a new"):
+        _check_space(study, distributions(changed, train))
+
+
+def test_no_completed_trial_means_no_best_files(tmp_path):
+    from optuna.trial import TrialState
+
+    study, _, _ = _study_with({"train.dropout": {"low": 0.0, "high": 0.5}}, TrialState.FAIL)
+    with pytest.raises(GenForgeError, match=r"no trial of study .* completed \(fail\)"):
+        _write_best(study, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert _counted(study) == 1
+    study.set_user_attr("interrupted_trials", [0])  # an interrupted trial is retried, not counted
+    assert _counted(study) == 0
 
 
 def test_search_space_keys_and_values_are_checked(tmp_path):
@@ -33,6 +78,14 @@ def test_search_space_keys_and_values_are_checked(tmp_path):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(GenForgeError, match=r"search\.space\.train\.units.*give either low and high"):
         load_params(tmp_path / "p.yaml")
+    # every value is checked against the train section before any trial runs
+    for space, message in (({"train.units": {"choices": ["big"]}}, "'big' is not a valid train.units"),
+                           ({"train.dropout": {"low": 0.0, "high": 1.0}}, "1.0 is not a valid train.dropout"),
+                           ({"train.random_offsets": {"low": 0, "high": 1}}, "give it choices, not a range")):
+        raw["search"]["space"] = space
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.raises(GenForgeError, match=re.escape(message)):
+            load_params(tmp_path / "p.yaml")
     params = load_params(repo / "params.yaml")
     cfg = trial_train_config(params, {"train.units": 32, "train.dropout": 0.25})
     assert (cfg.units, cfg.dropout, cfg.epochs, cfg.sample_tokens) == (32, 0.25, params.search.epochs, 0)
