@@ -161,8 +161,10 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
         if before.get(t.number, (None,))[0] in (TrialState.COMPLETE, TrialState.PRUNED):
             assert (t.state, t.value, t.params) == before[t.number]  # not re-run
     assert {t.number for t in after if t.state == TrialState.FAIL} == set(interrupted)
+    # each interrupted trial is retried with the params it had drawn (a trial killed between two suggest calls has
+    # only some of them; the retry draws the rest)
     retried = [t.params for t in after if t.number > max(before)]
-    assert all(before[n][2] in retried for n in interrupted)
+    assert all(any(before[n][2].items() <= params.items() for params in retried) for n in interrupted)
     drawn = [tuple(sorted(t.params.items())) for t in after if t.state != TrialState.FAIL]
     assert len(set(drawn)) == len(drawn)  # the resumed sampler does not replay the first run's draws
 
