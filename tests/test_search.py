@@ -68,8 +68,7 @@ def test_no_completed_trial_means_no_best_files(tmp_path):
 
 
 def test_search_space_keys_and_values_are_checked(tmp_path):
-    repo = Path(__file__).resolve().parents[1]
-    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["search"]["space"] = {"train.epochs": {"low": 1, "high": 3}}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(GenForgeError, match=r"search\.space.*'train\.epochs' is not a searchable key"):
@@ -86,7 +85,7 @@ def test_search_space_keys_and_values_are_checked(tmp_path):
         (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
         with pytest.raises(GenForgeError, match=re.escape(message)):
             load_params(tmp_path / "p.yaml")
-    params = load_params(repo / "params.yaml")
+    params = load_params(REPO / "params.yaml")
     cfg = trial_train_config(params, {"train.units": 32, "train.dropout": 0.25})
     assert (cfg.units, cfg.dropout, cfg.epochs, cfg.sample_tokens) == (32, 0.25, params.search.epochs, 0)
     with pytest.raises(GenForgeError, match="dropout"):
@@ -96,8 +95,7 @@ def test_search_space_keys_and_values_are_checked(tmp_path):
 def test_search_refuses_to_start_without_the_preprocessed_splits(tmp_path, monkeypatch, capsys):
     from pipelines.search import main
 
-    repo = Path(__file__).resolve().parents[1]
-    (tmp_path / "params.yaml").write_text((repo / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     assert main(["--params", "params.yaml"]) == 2
     assert "data/processed/train.npy is missing: run `dvc repro preprocess`" in capsys.readouterr().err
