@@ -59,3 +59,60 @@ def generate(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(prompt + text)
+
+
+PROFILES = Path("profiles")
+
+
+def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> list[str]:
+    """The ``dvc exp run`` arguments that apply ``profiles/<name>.yaml`` over ``params_file``: ``-S key=value`` per
+    leaf key of the profile (lists as YAML flow sequences).
+
+    Raises:
+        GenForgeError: no such profile (the message lists the profiles), or the merged parameters are invalid (the
+            message names the key, as :func:`genforge.config.load_params` does).
+    """
+    import tempfile
+
+    import yaml
+
+    from genforge.config import load_params
+
+    path = PROFILES / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml"))) or "none"
+        raise GenForgeError(f"{path}: no such profile (profiles: {known})")
+    profile = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    merged = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    args: list[str] = []
+
+    def walk(over: dict, base: dict, prefix: str) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict):
+                walk(value, base.setdefault(key, {}), f"{prefix}{key}.")
+            else:
+                base[key] = value
+                text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+                args.append(f"{prefix}{key}={text}")
+
+    walk(profile, merged, "")
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(merged, f)
+    try:
+        load_params(f.name)
+    except GenForgeError as e:
+        raise GenForgeError(str(e).replace(f.name, f"{params_file} with {path}")) from None
+    finally:
+        os.unlink(f.name)
+    return [a for arg in args for a in ("-S", arg)]
+
+
+@app.command()
+def profile(name: Annotated[str, typer.Argument(help="a file name in profiles/ without .yaml: cpu, cpu-gpt, gpu, ...")]
+            ) -> None:
+    """Print the `dvc exp run` arguments of a profile: dvc exp run $(genforge profile gpu)."""
+    try:
+        typer.echo(" ".join(profile_overrides(name)))
+    except GenForgeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None

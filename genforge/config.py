@@ -108,24 +108,65 @@ class Preprocess(_Section):
     domain: str  # glob over manifest paths: documents held out of every split for adaptability ("" = none)
 
 
+class Mlp(_Section):
+    """The MLP generator (``train.arch: mlp``; Bengio et al., 2003)."""
+
+    context: int = Field(ge=1)  # previous tokens the model sees
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)  # width of each hidden layer
+    activation: Literal["sigmoid", "tanh", "relu", "gelu"]
+
+
+class Gpt(_Section):
+    """The GPT generator (``train.arch: gpt``), nanoGPT's names; its block size is ``train.seq_len``."""
+
+    n_layer: int = Field(ge=1)
+    n_head: int = Field(ge=1)
+    n_embd: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> Gpt:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        return self
+
+
 class Train(_Section):
+    arch: Literal["lstm", "mlp", "gpt"]
     embedding_dim: int = Field(ge=0)
     layers: int = Field(ge=1)
     units: int = Field(ge=1)
+    mlp: Mlp
+    gpt: Gpt
     seq_len: int = Field(ge=2)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
+    lr_schedule: Literal["constant", "cosine"]
+    warmup_steps: int = Field(ge=0)
+    min_lr_ratio: float = Field(ge=0, le=1)
     weight_decay: float = Field(ge=0)
     clipnorm: float = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
     recurrent_dropout: float = Field(ge=0, lt=1)
     activation_l2: float = Field(ge=0)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"]
+    xla: bool
+    steps_per_execution: int = Field(ge=1)
     epochs: int = Field(ge=0)
     steps_per_epoch: int = Field(ge=0)
     random_offsets: bool
     patience: int = Field(ge=1)
     val_batches: int = Field(ge=0)
+    checkpoint_steps: int = Field(ge=0)
     sample_tokens: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _arch_fits(self) -> Train:
+        if self.arch == "mlp" and self.embedding_dim == 0:
+            raise ValueError("arch mlp needs embedding_dim > 0 (its context window concatenates embeddings)")
+        if self.checkpoint_steps and self.checkpoint_steps % self.steps_per_execution:
+            raise ValueError(f"checkpoint_steps ({self.checkpoint_steps}) must be a multiple of steps_per_execution "
+                             f"({self.steps_per_execution}): Keras reports progress once per execution")
+        return self
 
 
 class Prune(_Section):

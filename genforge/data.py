@@ -72,8 +72,8 @@ def steps_per_epoch(n_tokens: int, seq_len: int, batch_size: int, requested: int
 
 
 def training_dataset(tokens: np.ndarray, *, seq_len: int, batch_size: int, steps: int, epochs: int,
-                     seed: int, random_offsets: bool):
-    """A ``tf.data.Dataset`` of ``epochs * steps`` batches ``(x, y)``.
+                     seed: int, random_offsets: bool, start_step: int = 0):
+    """A ``tf.data.Dataset`` of ``epochs * steps`` batches ``(x, y)``, from global batch ``start_step`` on.
 
     ``x`` and ``y`` are ``int32`` of shape ``(batch_size, seq_len)``; ``y`` is ``x`` shifted one token on in the
     stream.
@@ -81,6 +81,10 @@ def training_dataset(tokens: np.ndarray, *, seq_len: int, batch_size: int, steps
     With ``random_offsets`` each epoch draws fresh window starts uniformly from ``[0, len(tokens) - seq_len - 1]``
     (``tf.random.stateless_uniform`` keyed by ``(seed, epoch)``); otherwise the windows are the fixed chop at
     multiples of ``seq_len``, in an order reshuffled each epoch.
+
+    Batch ``i`` depends only on ``(tokens, seed, i)``, so a run resumed at step ``start_step`` sees exactly the
+    batches an uninterrupted run sees from there. Under a ``tf.distribute`` strategy the dataset is sharded by
+    element (``AutoShardPolicy.DATA``): the replicas together see each global batch once.
     """
     import tensorflow as tf
 
@@ -103,8 +107,13 @@ def training_dataset(tokens: np.ndarray, *, seq_len: int, batch_size: int, steps
         w = tf.gather(stream, starts[:, None] + offsets[None, :])
         return w[:, :-1], w[:, 1:]
 
-    ds = tf.data.Dataset.range(epochs).flat_map(lambda e: tf.data.Dataset.from_tensor_slices(epoch_starts(e)))
-    return ds.batch(batch_size, drop_remainder=True).map(window).prefetch(tf.data.AUTOTUNE)
+    first_epoch, into = divmod(start_step, steps)
+    ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(
+        lambda e: tf.data.Dataset.from_tensor_slices(epoch_starts(e)))
+    ds = ds.skip(into * batch_size).batch(batch_size, drop_remainder=True).map(window)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def chop(tokens: np.ndarray, seq_len: int, max_windows: int = 0) -> tuple[np.ndarray, np.ndarray]:

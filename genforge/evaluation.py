@@ -12,7 +12,8 @@ def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int
     """Cross-entropy, perplexity, bits per unit and top-1 / top-5 next-token accuracy of ``model`` on ``tokens``.
 
     The stream is cut into consecutive windows of ``context`` tokens (the last may be shorter); each window starts
-    from an empty state and predicts its next tokens, so every token but the first is scored exactly once.
+    from an empty state and predicts its next tokens, so every token but the first is scored exactly once. A GPT
+    scores windows of at most its block size (``context`` is lowered to it).
 
     Args:
         model: maps ``int32 (B, T)`` to logits ``(B, T, V)``.
@@ -23,6 +24,10 @@ def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int
     Returns:
         :func:`genforge.metrics.language_model_metrics` of all scored tokens.
     """
+    from genforge.models import ARCHS, block_size
+
+    if getattr(model, "name", None) in ARCHS and block_size(model):
+        context = min(context, block_size(model))
     tokens = np.asarray(tokens, dtype=np.int32)
     total, correct, top5, count = 0.0, 0, 0, 0
 

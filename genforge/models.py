@@ -71,26 +71,111 @@ def build_lstm(vocab_size: int, *, embedding_dim: int, layers: int, units: int, 
         x = keras.layers.LSTM(units, return_sequences=True, dropout=dropout, recurrent_dropout=recurrent_dropout,
                               activity_regularizer=activation_l2(activation_penalty) if activation_penalty else None,
                               name=f"lstm_{i}")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(tokens, logits, name="lstm_generator")
 
 
-def compile_generator(model, *, learning_rate: float, clipnorm: float = 0.0, weight_decay: float = 0.0) -> None:
+def build_mlp(vocab_size: int, *, embedding_dim: int, context: int, hidden: list[int], activation: str = "sigmoid",
+              dropout: float = 0.0):
+    """The fixed-context neural language model of Bengio et al. (2003), *A Neural Probabilistic Language Model*
+    (JMLR 3, sec. 2, eq. 1, without the direct connections): the embeddings of the previous ``context`` tokens,
+    concatenated, then dense hidden layers (sigmoid units by default, as the seed names them; Bengio used tanh), then
+    a softmax over the vocabulary.
+
+    Shapes: input ``int32 (B, T)``; embedding ``(B, T, E)``; context window ``(B, T, context * E)``
+    (:class:`genforge.layers.ContextWindow`: position ``t`` sees tokens ``t - context + 1 .. t``, zeros before the
+    start); each hidden layer ``(B, T, h)``; output logits ``float32 (B, T, V)``. Every position predicts the next
+    token, so it trains on the same windows as the LSTM and decodes incrementally with a buffer of ``context``
+    embeddings.
+    """
+    import keras
+
+    from genforge.layers import ContextWindow
+
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(tokens)
+    x = ContextWindow(context, name="context")(x)
+    for i, width in enumerate(hidden):
+        x = keras.layers.Dense(width, activation=activation, name=f"hidden_{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
+    return keras.Model(tokens, logits, name="mlp_generator")
+
+
+def build_gpt(vocab_size: int, *, block_size: int, n_layer: int, n_head: int, n_embd: int, dropout: float = 0.0):
+    """A decoder-only Transformer configured like nanoGPT (Karpathy, ``model.py``; GPT-2 of Radford et al., 2019):
+    token embedding plus learned positions, ``n_layer`` pre-norm blocks of causal self-attention and MLP
+    (:class:`genforge.layers.TransformerBlock`), a final layer norm and a linear head (not tied to the embedding).
+
+    Shapes: input ``int32 (B, T)`` with ``T <= block_size``; every block ``(B, T, n_embd)``; output logits ``float32
+    (B, T, V)``. Weights are initialised N(0, 0.02) like nanoGPT.
+
+    Raises:
+        ValueError: ``n_embd`` is not a multiple of ``n_head``.
+    """
+    import keras
+
+    from genforge.layers import PositionEmbedding, TransformerBlock
+
+    if n_embd % n_head:
+        raise ValueError(f"n_embd {n_embd} is not divisible by n_head {n_head}")
+    init = keras.initializers.RandomNormal(stddev=0.02)
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, n_embd, embeddings_initializer=init, name="wte")(tokens)
+    x = PositionEmbedding(block_size, name="wpe")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="drop")(x)
+    for i in range(n_layer):
+        x = TransformerBlock(n_head, dropout, name=f"block_{i}")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="ln_f")(x)
+    logits = keras.layers.Dense(vocab_size, kernel_initializer=init, name="logits", dtype="float32")(x)
+    return keras.Model(tokens, logits, name="gpt_generator")
+
+
+ARCHS = {"lstm_generator": "lstm", "mlp_generator": "mlp", "gpt_generator": "gpt"}
+
+
+def arch_of(model) -> str:
+    """``"lstm"``, ``"mlp"`` or ``"gpt"``: the builder that made ``model`` (read from its name).
+
+    Raises:
+        GenForgeError: a model no GenForge builder made.
+    """
+    try:
+        return ARCHS[model.name]
+    except KeyError:
+        raise GenForgeError(f"model {model.name!r} was not built by GenForge (expected one of "
+                            f"{', '.join(ARCHS)})") from None
+
+
+def block_size(model) -> int | None:
+    """The longest window ``model`` accepts: a GPT's ``block_size``; ``None`` (no limit) for the LSTM and MLP."""
+    return model.get_layer("wpe").block_size if arch_of(model) == "gpt" else None
+
+
+def compile_generator(model, *, learning_rate, clipnorm: float = 0.0, weight_decay: float = 0.0,
+                      jit_compile: bool = False, steps_per_execution: int = 1) -> None:
     """Compile ``model`` for next-token training: sparse categorical cross-entropy on logits (nats/token) and accuracy.
 
     The optimizer is AdamW (Loshchilov & Hutter (2019), *Decoupled Weight Decay Regularization*; Keras
-    ``keras.optimizers.AdamW``) with ``learning_rate``: each step also shrinks every weight but the biases by
-    ``learning_rate * weight_decay`` times itself; ``weight_decay=0`` is Adam (Kingma & Ba, 2015). Gradients are
-    clipped to global norm ``clipnorm`` (0 = off).
+    ``keras.optimizers.AdamW``) with ``learning_rate`` (a float or a ``keras.optimizers.schedules`` schedule): each
+    step also shrinks every weight but the biases (and layer-norm parameters) by ``learning_rate * weight_decay`` times
+    itself; ``weight_decay=0`` is Adam (Kingma & Ba, 2015). Gradients are clipped to global norm ``clipnorm``
+    (0 = off). ``jit_compile`` compiles the train step with XLA; ``steps_per_execution`` runs that many steps per
+    compiled call (Keras ``Model.compile``). Under the mixed_float16 policy Keras wraps the optimizer in a
+    ``LossScaleOptimizer``.
     """
     import keras
 
     optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm or None)
-    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
 
 
@@ -193,6 +278,7 @@ def load_generator(folder: str | Path):
                             "or optimize stage (run `dvc repro` if it is missing)")
     tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
     _activation_l2_class()  # registered before a model that uses it is deserialized
+    import genforge.layers  # noqa: F401  (registers the MLP and GPT layers)
     try:
         model = (keras.saving.load_model(folder / KERAS_FILE) if (folder / KERAS_FILE).exists()
                  else _load_int8(folder / INT8_FILE))

@@ -1,8 +1,10 @@
-"""Text generation from a trained generator: incremental decoding and temperature / top-k / top-p sampling."""
+"""Text generation from a trained generator: incremental decoding (LSTM state, MLP context buffer, GPT key/value
+cache) and temperature / top-k / top-p sampling, the whole decoding loop compiled into one TensorFlow graph."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -58,14 +60,10 @@ def next_token_distribution(logits: np.ndarray, temperature: float, top_k: int =
     return p
 
 
-def sample_token(p: np.ndarray, rng: np.random.Generator) -> int:
-    """Draw one id from distribution ``p`` (shape ``(V,)``) by inverse CDF; always an id with ``p > 0``."""
-    cum = np.cumsum(p)
-    i = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-    i = min(i, p.size - 1)
-    while p[i] == 0:  # guard against landing on a zero-probability id at the boundary
-        i -= 1
-    return i
+def _tf():
+    import tensorflow as tf
+
+    return tf
 
 
 class LSTMStepper:
@@ -82,12 +80,7 @@ class LSTMStepper:
         self.embedding = model.get_layer("embedding")
         self.lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
         self.head = model.get_layer("logits")
-        step = self.step_tensors
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            step = tf.function(step, reduce_retracing=True)
-        self._compiled = step
+        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
 
     def step_tensors(self, tokens, states):
         """One decoding step on tensors, not compiled (to trace into another graph, as the LiteRT export does):
@@ -111,8 +104,222 @@ class LSTMStepper:
         return np.array(logits, dtype=np.float32), states
 
 
+class MLPStepper(LSTMStepper):
+    """Incremental decoding of an MLP generator (:func:`genforge.models.build_mlp`): the state is the buffer of the
+    last ``context`` token embeddings, ``float32 (B, context, E)``, zeros at the start as in the full model."""
+
+    def __init__(self, model):
+        import keras
+
+        self.embedding = model.get_layer("embedding")
+        self.context = model.get_layer("context").context
+        self.hidden = [layer for layer in model.layers if layer.name.startswith("hidden_")]
+        self.head = model.get_layer("logits")
+        self.width = self.embedding.output_dim
+        self._keras = keras
+        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+
+    def step_tensors(self, tokens, buffer):
+        """``tokens int32 (B,)`` and the buffer ``(B, context, E)`` to logits ``(B, V)`` and the new buffer."""
+        ops = self._keras.ops
+        buffer = ops.concatenate([buffer[:, 1:], self.embedding(tokens)[:, None]], axis=1)
+        x = ops.reshape(buffer, (-1, self.context * self.width))
+        for layer in self.hidden:
+            x = layer(x)
+        return self.head(x), buffer
+
+    def initial_state(self, batch: int):
+        return np.zeros((batch, self.context, self.width), np.float32)
+
+
+class GPTStepper(LSTMStepper):
+    """Incremental decoding of a GPT generator (:func:`genforge.models.build_gpt`) with a key/value cache.
+
+    The state is ``(keys, values, positions, tokens)``: per block, keys and values ``(B, H, S, D)`` of the tokens
+    read so far (``S`` = block size); each row's next position ``int32 (B,)``; and the token ids at each position
+    ``int32 (B, S)``. A step computes one new position per row against the cache: ``O(S)`` work instead of
+    re-running the whole window (``O(S^2)`` attention and ``S`` times the MLPs).
+
+    Beyond the block size the learned positions run out. When a row's cache is full, its last ``S // 2 - 1`` tokens
+    are re-encoded at positions ``0 ..`` (one window forward) and decoding goes on from there, so each new token sees
+    between ``S // 2`` and ``S`` tokens of context; nanoGPT's ``generate`` instead re-runs the last ``S`` tokens for
+    every new token. Within the first ``S`` positions both compute the same logits.
+    """
+
+    def __init__(self, model):
+        import keras
+
+        self.wte = model.get_layer("wte")
+        self.wpe = model.get_layer("wpe")
+        self.blocks = [layer for layer in model.layers if layer.name.startswith("block_")]
+        self.ln_f = model.get_layer("ln_f")
+        self.head = model.get_layer("logits")
+        self.size = self.wpe.block_size
+        self.keep = max(self.size // 2 - 1, 1)
+        self._keras = keras
+        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+
+    def initial_state(self, batch: int):
+        b = self.blocks[0]
+        shape = (batch, b.n_head, self.size, b.head_dim)
+        zeros = [np.zeros(shape, np.float32) for _ in self.blocks]
+        return (zeros, [z.copy() for z in zeros], np.zeros(batch, np.int32), np.zeros((batch, self.size), np.int32))
+
+    def _refill(self, state):
+        """Rows whose cache is full: re-encode their last ``keep`` tokens at positions ``0 .. keep - 1``."""
+        ops = self._keras.ops
+        keys, values, positions, tokens = state
+        full = positions >= self.size  # (B,)
+        recent = tokens[:, self.size - self.keep:]  # (B, keep)
+        x = self.wpe(self.wte(recent))
+        pad = [[0, 0], [0, 0], [0, self.size - self.keep], [0, 0]]
+        new_keys, new_values = [], []
+        for block, k_old, v_old in zip(self.blocks, keys, values, strict=True):
+            k, v = block.keys_values(x)
+            rows = full[:, None, None, None]
+            new_keys.append(ops.where(rows, ops.pad(ops.cast(k, k_old.dtype), pad), k_old))
+            new_values.append(ops.where(rows, ops.pad(ops.cast(v, v_old.dtype), pad), v_old))
+            x = block(x)
+        moved = ops.pad(recent, [[0, 0], [0, self.size - self.keep]])
+        tokens = ops.where(full[:, None], moved, tokens)
+        positions = ops.where(full, self.keep, positions)
+        return new_keys, new_values, positions, tokens
+
+    def step_tensors(self, tokens, state):
+        """``tokens int32 (B,)`` and the state to logits ``(B, V)`` and the new state."""
+        ops = self._keras.ops
+        tf = _tf()
+        state = tf.cond(ops.any(state[2] >= self.size), lambda: self._refill(state), lambda: state)
+        keys, values, positions, history = state
+        x = self.wte(tokens) + ops.cast(self.wpe.at(positions), "float32")  # (B, E)
+        x = ops.cast(x, self.blocks[0].compute_dtype)
+        new_keys, new_values = [], []
+        for block, k, v in zip(self.blocks, keys, values, strict=True):
+            x, k, v = block.step(x, k, v, positions)
+            new_keys.append(k)
+            new_values.append(v)
+        logits = self.head(self.ln_f(x))
+        slot = ops.one_hot(positions, self.size, dtype="int32")
+        history = history * (1 - slot) + tokens[:, None] * slot
+        return logits, (new_keys, new_values, positions + 1, history)
+
+
+def make_stepper(model):
+    """The incremental decoder of ``model``: :class:`LSTMStepper`, :class:`MLPStepper` or :class:`GPTStepper`.
+
+    Raises:
+        GenForgeError: a model no GenForge builder made.
+    """
+    from genforge.models import arch_of
+
+    return {"lstm": LSTMStepper, "mlp": MLPStepper, "gpt": GPTStepper}[arch_of(model)](model)
+
+
+def sample_logits(logits, temperature, top_k, top_p, uniforms):
+    """Draw one token per row from ``logits`` in the graph, by the Gumbel-max trick (Gumbel (1954); Maddison et al.
+    (2014), *A\\* Sampling*): ``argmax(z + g)`` with ``g = -log(-log(u))`` draws from ``softmax(z)`` exactly, so no
+    probability is ever renormalised.
+
+    ``z = (logits - max(logits)) / temperature``, then every token outside the ``top_k`` largest (0 = all) and
+    outside the nucleus (the most likely tokens whose probability mass before them is below ``top_p``; Holtzman et
+    al. (2020), sec. 3.1) is set to ``-inf``. The most likely token is always kept, so a row always has a finite
+    candidate; ``z <= 0`` after the shift, so a tiny temperature gives large negative numbers, never NaN.
+    ``temperature == 0`` is the argmax (greedy).
+
+    Args:
+        logits: ``float32 (B, V)``; ``-inf`` marks tokens that must not be drawn.
+        temperature, top_p: float scalars; top_k: int scalar.
+        uniforms: ``float32 (B, V)`` in ``[0, 1)``, one row of noise per row.
+
+    Returns:
+        ``int32 (B,)`` token ids.
+    """
+    tf = _tf()
+    logits = tf.cast(logits, tf.float32)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    z = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(temperature, 1e-30)
+    vocab = tf.shape(z)[-1]
+    k = tf.where((top_k > 0) & (top_k < vocab), top_k, vocab)
+    kth = tf.gather(tf.math.top_k(z, k=k).values, k - 1, axis=-1)[:, None]
+    z = tf.where(z >= kth, z, -np.inf)
+    order = tf.sort(z, axis=-1, direction="DESCENDING")
+    p = tf.nn.softmax(order, axis=-1)
+    before = tf.cumsum(p, axis=-1, exclusive=True)
+    kept = tf.where((before < top_p) | (top_p >= 1.0), order, np.inf)
+    z = tf.where(z >= tf.reduce_min(kept, axis=-1, keepdims=True), z, -np.inf)
+    u = tf.clip_by_value(uniforms, 1e-12, 1.0 - 1e-7)
+    drawn = tf.argmax(z - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+    return tf.where(temperature > 0, drawn, greedy)
+
+
+def row_noise(seeds, step, vocab):
+    """``float32 (B, vocab)`` uniforms in ``[0, 1)``: row ``b`` is ``tf.random.stateless_uniform([vocab],
+    seed=(seeds[b], step))``, so a row's draws depend on its own seed only, whatever else is in the batch."""
+    tf = _tf()
+    return tf.vectorized_map(lambda s: tf.random.stateless_uniform([vocab], tf.stack([s, step])), seeds)
+
+
+def _decoder(model):
+    """The compiled decoding loops of ``model`` (made once per model object and kept on it)."""
+    cached = getattr(model, "_genforge_decoder", None)
+    if cached is not None:
+        return cached
+    tf = _tf()
+    stepper = make_stepper(model)
+
+    def where_rows(live, new, old):
+        return tf.nest.map_structure(
+            lambda n, o: tf.where(tf.reshape(live, [-1] + [1] * (len(n.shape) - 1)), n, o), new, old)
+
+    @tf.function(reduce_retracing=True)
+    def read(prompt, lengths, state):
+        """Feed the prompts (``int32 (B, P)``, row ``i`` valid up to ``lengths[i]``); rows whose prompt has ended
+        keep their logits and state, so no row ever reads padding."""
+        logits = tf.zeros([tf.shape(prompt)[0], model.output_shape[-1]], tf.float32)
+        for t in tf.range(tf.shape(prompt)[1]):
+            new_logits, new_state = stepper.step_tensors(prompt[:, t], state)
+            live = t < lengths
+            logits = tf.where(live[:, None], tf.cast(new_logits, tf.float32), logits)
+            state = where_rows(live, new_state, state)
+        return logits, state
+
+    @tf.function(jit_compile=True)
+    def decode(logits, state, n, start, seeds, banned, temperature, top_k, top_p):
+        """``n`` (a Python int: XLA needs the loop's length) new tokens per row from the given logits and state;
+        token ``start + i`` of row ``b`` uses the noise ``stateless_uniform(seed=(seeds[b], start + i))``, independent
+        of the other rows. Compiled with XLA: one fused loop (about 4x faster than the plain graph for the LSTM on a
+        CPU, 7x for the GPT)."""
+        out = tf.TensorArray(tf.int32, size=n)
+        vocab = tf.shape(logits)[-1]
+        for i in tf.range(n):
+            noise = row_noise(seeds, start + tf.cast(i, tf.int64), vocab)
+            token = sample_logits(tf.where(banned[None, :], -np.inf, logits), temperature, top_k, top_p, noise)
+            out = out.write(i, token)
+            logits, state = stepper.step_tensors(token, state)
+            logits = tf.cast(logits, tf.float32)
+        return tf.transpose(out.stack()), logits, state
+
+    model._genforge_decoder = (stepper, read, decode)
+    return model._genforge_decoder
+
+
+def _check(prompts, max_new_tokens, temperature, top_k, top_p) -> None:
+    if not prompts:
+        raise GenForgeError("prompts must not be empty")
+    if not all(prompts):
+        raise GenForgeError("prompt must not be empty")
+    if max_new_tokens < 0:
+        raise GenForgeError(f"max_new_tokens must be >= 0 (got {max_new_tokens})")
+    next_token_distribution(np.zeros(1), temperature, top_k, top_p)  # validates the sampling arguments
+
+
+def _cut(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    hits = [text.index(s) for s in stop if s in text]
+    return (text[:min(hits)], True) if hits else (text, False)
+
+
 def generate(model, tokenizer: Tokenizer, prompt: str, *, max_new_tokens: int, temperature: float = 1.0,
-             top_k: int = 0, top_p: float = 1.0, seed: int = 0) -> str:
+             top_k: int = 0, top_p: float = 1.0, seed: int = 0, stop: Sequence[str] = ()) -> str:
     """Continue ``prompt`` by ``max_new_tokens`` sampled tokens; the same ``seed`` gives the same text.
 
     The one-prompt case of :func:`generate_batch` (same arguments, same errors).
@@ -121,63 +328,105 @@ def generate(model, tokenizer: Tokenizer, prompt: str, *, max_new_tokens: int, t
         The new text only (the prompt is not repeated).
     """
     return generate_batch(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
-                          top_k=top_k, top_p=top_p, seed=seed)[0]
+                          top_k=top_k, top_p=top_p, seed=seed, stop=stop)[0]
 
 
 def generate_batch(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_tokens: int,
                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0,
-                   step_seconds: list[float] | None = None) -> list[str]:
-    """Continue every prompt by ``max_new_tokens`` sampled tokens, all rows decoded together as one batch.
+                   stop: Sequence[str] = (), chunk: int = 64, step_seconds: list[float] | None = None) -> list[str]:
+    """Continue every prompt by up to ``max_new_tokens`` sampled tokens, all rows decoded together as one batch.
 
-    The prompts are fed token by token through :class:`LSTMStepper`; a row whose prompt is shorter keeps its state
-    until the longest prompt is read, so rows never see padding. Each new token is drawn from
-    :func:`next_token_distribution`; row ``i`` draws with ``numpy.random.default_rng(seed + i)``, so row ``i`` of a
-    batch equals :func:`generate` of the same prompt with seed ``seed + i``. The tokenizer's ``never_generate`` ids
-    (a char model's <unk>) get no probability.
+    Decoding is incremental (:func:`make_stepper`: no window is re-run) and runs ``chunk`` tokens per call of one
+    ``tf.function`` loop, sampling in the graph (:func:`sample_logits`). Row ``i`` draws its noise from seed
+    ``seed + i`` alone, so row ``i`` of a batch equals :func:`generate` of the same prompt with seed ``seed + i``.
+    The tokenizer's ``never_generate`` ids (a char model's <unk>) are never drawn.
 
     Args:
-        step_seconds: if given, the wall time of each generation step (one new token for every row: model step plus
-            sampling) is appended to it, in seconds.
+        stop: stop sequences: a row's text ends before the first occurrence of any of them; decoding ends early once
+            every row has one.
+        chunk: tokens decoded per compiled call (between two checks for stop sequences).
+        step_seconds: if given, one entry per generated token is appended: the wall time of its chunk divided by the
+            chunk's tokens, in seconds (the time of one step for every row).
 
     Returns:
         The new text of each prompt (the prompt is not repeated), in order.
 
     Raises:
-        GenForgeError: no prompts, an empty prompt or one with characters outside a char vocabulary, or an argument
-            out of range.
+        GenForgeError: no prompts, an empty prompt or one with characters outside a char vocabulary, an empty stop
+            sequence, or an argument out of range.
     """
-    if not prompts:
-        raise GenForgeError("prompts must not be empty")
-    if not all(prompts):
-        raise GenForgeError("prompt must not be empty")
-    if max_new_tokens < 0:
-        raise GenForgeError(f"max_new_tokens must be >= 0 (got {max_new_tokens})")
-    next_token_distribution(np.zeros(1), temperature, top_k, top_p)  # validate before any model work
+    _check(prompts, max_new_tokens, temperature, top_k, top_p)
+    if any(not s for s in stop):
+        raise GenForgeError("a stop sequence must not be empty")
+    if chunk < 1:
+        raise GenForgeError(f"chunk must be >= 1 (got {chunk})")
+    tf = _tf()
     ids = [tokenizer.encode_prompt(p) for p in prompts]
-    rngs = [np.random.default_rng(seed + i) for i in range(len(prompts))]
-    stepper = LSTMStepper(model)
-    states = stepper.initial_state(len(prompts))
-    logits = None
-    for t in range(max(len(x) for x in ids)):
-        live = np.array([t < len(x) for x in ids])
-        tokens = np.array([x[min(t, len(x) - 1)] for x in ids])
-        new_logits, new_states = stepper.step(tokens, states)
-        if live.all():
-            logits, states = new_logits, new_states
-        else:  # rows whose prompt has ended keep their last logits and state
-            logits = np.where(live[:, None], new_logits, logits)
-            states = [tuple(np.where(live[:, None], n, o) for n, o in zip(ns, os_, strict=True))
-                      for ns, os_ in zip(new_states, states, strict=True)]
-    out: list[list[int]] = [[] for _ in prompts]
-    banned = list(tokenizer.never_generate)
-    for _ in range(max_new_tokens):
+    stepper, read, decode = _decoder(model)
+    padded = np.zeros((len(ids), max(len(x) for x in ids)), np.int32)
+    for row, x in zip(padded, ids, strict=True):
+        row[:len(x)] = x
+    logits, state = read(tf.constant(padded), tf.constant([len(x) for x in ids], tf.int32),
+                         stepper.initial_state(len(ids)))
+    banned = np.zeros(int(logits.shape[-1]), bool)
+    banned[list(tokenizer.never_generate)] = True
+    seeds = tf.constant([seed + i for i in range(len(ids))], tf.int64)
+    out = np.zeros((len(ids), 0), np.int32)
+    while out.shape[1] < max_new_tokens:
+        n = min(chunk, max_new_tokens - out.shape[1])
         start = time.perf_counter()
-        logits[:, banned] = -np.inf
-        tokens = np.array([sample_token(next_token_distribution(row, temperature, top_k, top_p), rng)
-                           for row, rng in zip(logits, rngs, strict=True)])
-        for row, token in zip(out, tokens, strict=True):
-            row.append(int(token))
-        logits, states = stepper.step(tokens, states)
+        tokens, logits, state = decode(logits, state, n, tf.constant(out.shape[1], tf.int64), seeds,
+                                       tf.constant(banned), tf.constant(temperature, tf.float32),
+                                       tf.constant(top_k, tf.int32), tf.constant(top_p, tf.float32))
+        out = np.concatenate([out, tokens.numpy()], axis=1)
         if step_seconds is not None:
-            step_seconds.append(time.perf_counter() - start)
-    return [tokenizer.decode(row) for row in out]
+            step_seconds.extend([(time.perf_counter() - start) / n] * n)
+        if stop and all(_cut(tokenizer.decode(row), stop)[1] for row in out):
+            break
+    return [_cut(tokenizer.decode(row[:max_new_tokens]), stop)[0] for row in out]
+
+
+def generate_full_window(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_tokens: int,
+                         window: int, temperature: float = 1.0, seed: int = 0) -> list[str]:
+    """The baseline incremental decoding is measured against: every new token re-runs the full model on the last
+    ``window`` tokens (all of them while fewer), as nanoGPT's ``generate`` does with ``block_size``. The loop is one
+    ``tf.function`` with :func:`generate_batch`'s sampler, so greedy outputs agree with it while the whole context
+    fits the window. When every step sees exactly ``window`` tokens (prompts at least that long) the loop is
+    compiled with XLA, as :func:`generate_batch`'s is; with a growing context the shapes change and it is not.
+
+    Args:
+        prompts: all of the same length in tokens.
+        window: at most the model's block size for a GPT.
+
+    Returns:
+        The new text of each prompt.
+
+    Raises:
+        GenForgeError: prompts of different token lengths, or the arguments :func:`generate_batch` refuses.
+    """
+    _check(prompts, max_new_tokens, temperature, 0, 1.0)
+    tf = _tf()
+    encoded = [tokenizer.encode_prompt(p) for p in prompts]
+    if len({len(x) for x in encoded}) != 1:
+        raise GenForgeError("generate_full_window needs prompts of one length in tokens")
+    ids = np.stack(encoded)
+    fixed = ids.shape[1] >= window
+    banned = np.zeros(model.output_shape[-1], bool)
+    banned[list(tokenizer.never_generate)] = True
+    seeds = tf.constant([seed + i for i in range(len(prompts))], tf.int64)
+
+    @tf.function(jit_compile=fixed)
+    def run(context):
+        out = tf.TensorArray(tf.int32, size=max_new_tokens)
+        for i in tf.range(max_new_tokens):
+            tf.autograph.experimental.set_loop_options(
+                shape_invariants=[(context, tf.TensorShape([None, window if fixed else None]))])
+            logits = tf.cast(model(context, training=False)[:, -1], tf.float32)
+            noise = row_noise(seeds, tf.cast(i, tf.int64), int(banned.size))
+            token = sample_logits(tf.where(banned[None, :], -np.inf, logits), tf.constant(temperature, tf.float32),
+                                  tf.constant(0), tf.constant(1.0), noise)
+            out = out.write(i, token)
+            context = tf.concat([context, token[:, None]], axis=1)[:, -window:]
+        return tf.transpose(out.stack())
+
+    return [tokenizer.decode(row) for row in run(tf.constant(ids[:, -window:], tf.int32)).numpy()]

@@ -133,11 +133,12 @@ def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment
 
     report = ReportToPruner()
     try:
-        _, history, _ = fit_generator(cfg, vocab_size, train_tokens, val_tokens, seed=params.seed, callbacks=[report])
+        _, run_state, _ = fit_generator(cfg, vocab_size, train_tokens, val_tokens, seed=params.seed,
+                                        callbacks=[report])
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    losses = history.history["val_loss"]
+    losses = [row["val_loss"] for row in run_state.history]
     state, value = ("pruned", float(losses[-1])) if report.pruned else ("complete", float(min(losses)))
     if not np.isfinite(losses).all():
         state, value = "failed", float("nan")  # a diverged trial: recorded as failed, never the best

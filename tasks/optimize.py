@@ -14,9 +14,9 @@ from genforge.efficiency import step_latency
 from genforge.evaluation import score
 from genforge.files import atomic_path, read_json, write_json
 from genforge.litert import LiteRTStepper, export_step_model
-from genforge.models import METHODS, load_generator, model_file, save_generator
+from genforge.models import METHODS, arch_of, load_generator, model_file, save_generator
 from genforge.pruning import prune_model
-from genforge.sampling import LSTMStepper
+from genforge.sampling import make_stepper
 
 LITERT_FOLDER = "litert"
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "cross_entropy", "bits_per_unit",
@@ -83,7 +83,7 @@ def optimize(params: Params) -> dict:
         scratch = tmp / "variants"
         (scratch / "dense").mkdir(parents=True)
         save_generator(scratch / "dense", model, tokenizer)
-        add("dense", model_file(scratch / "dense"), LSTMStepper(model), model)
+        add("dense", model_file(scratch / "dense"), make_stepper(model), model)
         if cfg.prune.sparsity > 0:
             start = time.perf_counter()
             train_tokens = load_tokens(Path(params.paths.processed) / "train.npy")
@@ -97,9 +97,11 @@ def optimize(params: Params) -> dict:
             if method == "none" and cfg.prune.sparsity == 0:
                 continue  # the dense model itself
             variant, _ = load_generator(folder)
-            add("pruned" if method == "none" else method, model_file(folder), LSTMStepper(variant), variant)
+            add("pruned" if method == "none" else method, model_file(folder), make_stepper(variant), variant)
         (tmp / LITERT_FOLDER).mkdir()
-        for kind in cfg.litert:
+        if cfg.litert and arch_of(model) != "lstm":
+            result["litert_skipped"] = f"the LiteRT step export covers the LSTM only, not arch {arch_of(model)}"
+        for kind in cfg.litert if arch_of(model) == "lstm" else ():
             path = tmp / LITERT_FOLDER / f"model_{kind}.tflite"
             path.write_bytes(export_step_model(model, kind))
             stepper = LiteRTStepper(path)
@@ -115,7 +117,9 @@ def optimize(params: Params) -> dict:
         row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
     by_name = {row["variant"]: row for row in rows}
     if "litert_float32" in by_name:
-        for kind in cfg.litert:
+        if cfg.litert and arch_of(model) != "lstm":
+            result["litert_skipped"] = f"the LiteRT step export covers the LSTM only, not arch {arch_of(model)}"
+        for kind in cfg.litert if arch_of(model) == "lstm" else ():
             by_name[f"litert_{kind}"]["speedup_vs_litert_float32"] = (
                 by_name["litert_float32"]["latency_ms_p50"] / by_name[f"litert_{kind}"]["latency_ms_p50"])
     result["variants"] = {row["variant"]: {k: v for k, v in row.items() if k != "variant"} for row in rows}

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from genforge.files import atomic_path, md5_file, write_json
 from genforge.models import save_generator
 from genforge.sampling import generate
 from genforge.tokenizers import load_tokenizer
-from genforge.training import build_generator, fit_generator, step_loss_recorder
+from genforge.training import build_generator, distribution_strategy, fit_generator
 
 
 def _loss_plot(history: list[dict], path: Path) -> None:
@@ -47,8 +46,12 @@ def train(params: Params) -> dict:
     """Train, then write ``paths.trained`` (model.keras, tokenizer.json, run.json with the MLflow run id) and
     ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
 
-    Resumes from ``paths.checkpoints/<fingerprint>`` (keras BackupAndRestore) when a run with the same params and
-    data was interrupted. Raises GenForgeError before any training when a split is shorter than one window.
+    Resumes exactly from ``paths.checkpoints/<fingerprint>`` (saved every ``train.checkpoint_steps`` steps, see
+    :class:`genforge.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
+
+    Raises:
+        GenForgeError: before any training, when a split is shorter than one window or ``TF_CONFIG`` names a
+            multi-worker cluster (:func:`genforge.training.distribution_strategy`).
     """
     import keras
 
@@ -62,7 +65,8 @@ def train(params: Params) -> dict:
     data_md5 = md5_file(processed / "train.npy")
 
     keras.utils.set_random_seed(params.seed)
-    model = build_generator(cfg, tokenizer.vocab_size)
+    with distribution_strategy().scope():
+        model = build_generator(cfg, tokenizer.vocab_size)
     run_id = tracking.start_training_run(
         params.experiment, params.model_dump(mode="json"),
         {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
@@ -76,32 +80,26 @@ def train(params: Params) -> dict:
                                  seed=params.seed)
 
     fingerprint = hashlib.sha256(json.dumps([params.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
-    step_losses = step_loss_recorder()
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(Path(params.paths.checkpoints) / fingerprint)),
-        tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None),
-        step_losses,
-    ]
+    checkpoint = Path(params.paths.checkpoints) / fingerprint
+    callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
     start = time.perf_counter()
     try:
-        model, history, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=params.seed,
-                                              callbacks=callbacks, model=model)
+        model, state, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=params.seed,
+                                            callbacks=callbacks, model=model, checkpoint=checkpoint)
     except BaseException:
         tracking.end_run(run_id, "FAILED")
         raise
     seconds = time.perf_counter() - start
-    # history.epoch holds the 0-based epochs run by this process (later ones only, after a resume)
-    rows = [{"epoch": e + 1, **{k: float(v[i]) for k, v in history.history.items() if k != "learning_rate"}}
-            for i, e in enumerate(history.epoch)]
+    rows = state.history  # every epoch, the ones before a resume included
 
     export = keras.models.clone_model(model)  # weights only: no optimizer state in the saved model
     export.set_weights(model.get_weights())
     with atomic_path(params.paths.trained, is_dir=True) as tmp:
         save_generator(tmp, export, tokenizer)
         write_json(tmp / tracking.RUN_FILE, {"run_id": run_id, "tracking_uri": tracking.tracking_uri()})
-    shutil.rmtree(Path(params.paths.checkpoints) / fingerprint, ignore_errors=True)
+    state.remove()
 
-    tokens_seen = len(rows) * steps * cfg.batch_size * cfg.seq_len
+    tokens_seen = (state.step - state.resumed_from) * cfg.batch_size * cfg.seq_len  # by this process
     summary = {
         "epochs": rows[-1]["epoch"] if rows else 0,
         "loss": rows[-1]["loss"] if rows else None,
@@ -120,7 +118,7 @@ def train(params: Params) -> dict:
     with atomic_path(metrics_dir / "train_steps.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "loss"])
-        writer.writerows((i + 1, loss) for i, loss in enumerate(step_losses.losses))
+        writer.writerows(state.step_losses)
     _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
     tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
     tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")

@@ -53,7 +53,7 @@ def tiny_params(root: Path) -> dict:
                                      "sha256": folder_digest(root / "corpus")}]
     params["preprocess"].update(val_fraction=0.2, test_fraction=0.2, domain="plays/play5.md")
     params["train"].update(embedding_dim=8, units=16, seq_len=16, batch_size=8, epochs=2, steps_per_epoch=15,
-                           val_batches=2, sample_tokens=10, learning_rate=0.01)
+                           val_batches=2, sample_tokens=10, learning_rate=0.01, lr_schedule="constant")
     params["optimize"]["prune"].update(steps=10, schedule_steps=6, frequency=2)
     params["optimize"].update(latency_tokens=10)
     params["evaluate"].update(context=32, sample_tokens=20, temperatures=[0.0, 1.0], num_samples=3, speed_tokens=5,

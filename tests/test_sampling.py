@@ -5,8 +5,15 @@ import pytest
 
 from genforge import GenForgeError
 from genforge.efficiency import generation_speed
-from genforge.models import build_lstm
-from genforge.sampling import LSTMStepper, generate, generate_batch, next_token_distribution, sample_token
+from genforge.models import build_gpt, build_lstm, build_mlp
+from genforge.sampling import (
+    generate,
+    generate_batch,
+    generate_full_window,
+    make_stepper,
+    next_token_distribution,
+    sample_logits,
+)
 from genforge.tokenizers import CharTokenizer
 
 LOGITS = np.array([0.0, math.log(3)])  # softmax = [1/4, 3/4]
@@ -51,27 +58,53 @@ def test_bad_arguments():
             next_token_distribution(LOGITS, **kwargs)
 
 
-def test_sample_token_never_draws_zero_probability():
-    rng = np.random.default_rng(0)
-    p = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
-    draws = {sample_token(p, rng) for _ in range(500)}
-    assert draws == {1, 3}
+def _draws(logits, n=4000, temperature=1.0, top_k=0, top_p=1.0):
+    logits = np.tile(np.asarray(logits, np.float32), (n, 1))
+    u = np.random.default_rng(0).random(logits.shape, dtype=np.float32)
+    return np.asarray(sample_logits(logits, np.float32(temperature), np.int32(top_k), np.float32(top_p), u))
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
+def test_graph_sampler_follows_the_distribution():
+    logits = np.log([0.1, 0.2, 0.3, 0.4])
+    for kwargs, want in (({}, [0.1, 0.2, 0.3, 0.4]), ({"top_k": 3}, [0, 2 / 9, 3 / 9, 4 / 9]),
+                         ({"top_p": 0.6}, [0, 0, 3 / 7, 4 / 7]), ({"temperature": 0.0}, [0, 0, 0, 1])):
+        freq = np.bincount(_draws(logits, **kwargs), minlength=4) / 4000
+        assert freq == pytest.approx(want, abs=0.025), kwargs
+        assert freq[np.array(want) == 0].sum() == 0  # a token outside top-k / the nucleus is never drawn
+
+
+def test_graph_sampler_never_draws_banned_and_tiny_temperature_is_argmax():
+    draws = _draws([-np.inf, 0.0, -np.inf, 0.0, -np.inf], n=500)
+    assert set(draws.tolist()) == {1, 3}
+    draws = _draws([1.0, 1.0 + 1e-3, -50.0], n=200, temperature=1e-30)  # no NaN, no overflow: the argmax
+    assert set(draws.tolist()) == {1}
+
+
+def _build(arch: str, vocab: int):
+    if arch == "lstm":
+        return build_lstm(vocab, embedding_dim=4, layers=2, units=8)
+    if arch == "mlp":
+        return build_mlp(vocab, embedding_dim=4, context=3, hidden=[16])
+    return build_gpt(vocab, block_size=48, n_layer=2, n_head=2, n_embd=8)
+
+
+@pytest.fixture(scope="module", params=["lstm", "mlp", "gpt"])
+def tiny_model(request):
     import keras
 
     keras.utils.set_random_seed(0)
     tok = CharTokenizer.fit("abcdefgh \n")
-    return build_lstm(tok.vocab_size, embedding_dim=4, layers=2, units=8), tok
+    model = _build(request.param, tok.vocab_size)
+    model.get_layer("logits").bias.assign(np.linspace(0.0, 3.0, tok.vocab_size))  # a peaked distribution
+
+    return model, tok
 
 
 def test_stepper_matches_full_model(tiny_model):
     model, tok = tiny_model
     ids = tok.encode("abc defg")
     full = np.asarray(model(ids[None, :]))[0]
-    stepper = LSTMStepper(model)
+    stepper = make_stepper(model)
     states = stepper.initial_state(1)
     for t, token in enumerate(ids):
         logits, states = stepper.step(np.array([token]), states)
@@ -93,16 +126,58 @@ def test_generation_determinism_and_vocabulary(tiny_model):
         generate(model, tok, "", max_new_tokens=5)
 
 
+def test_incremental_equals_full_window_rerun(tiny_model):
+    model, tok = tiny_model
+    # 6 + 40 tokens fit the GPT's block of 48, and the window covers the LSTM's and MLP's whole context
+    fast = generate(model, tok, "gfe dc", max_new_tokens=40, temperature=0)
+    slow = generate_full_window(model, tok, ["gfe dc"], max_new_tokens=40, window=48, temperature=0)[0]
+    assert fast == slow
+
+
+def test_higher_temperature_gives_higher_sample_entropy(tiny_model):
+    model, tok = tiny_model
+
+    def entropy(texts):
+        counts = np.unique(list("".join(texts)), return_counts=True)[1]
+        p = counts / counts.sum()
+        return float(-(p * np.log(p)).sum())
+
+    cold, hot = (entropy(generate_batch(model, tok, ["ab"] * 8, max_new_tokens=50, temperature=t, seed=0))
+                 for t in (0.3, 3.0))
+    assert cold < hot
+
+
+def test_stop_sequences(tiny_model):
+    model, tok = tiny_model
+    text = generate(model, tok, "ab", max_new_tokens=60, temperature=1.0, seed=5)
+    stop = text[10:12]
+    cut = generate(model, tok, "ab", max_new_tokens=60, temperature=1.0, seed=5, stop=[stop])
+    assert cut == text[:text.index(stop)]
+    with pytest.raises(GenForgeError, match="stop sequence"):
+        generate(model, tok, "ab", max_new_tokens=5, stop=[""])
+
+
 def test_batch_rows_equal_single_generation_with_shifted_seeds(tiny_model):
     model, tok = tiny_model
     prompts = ["ab", "c", "gfe dc"]  # different lengths: shorter rows wait, they never read padding
     steps: list[float] = []
-    batch = generate_batch(model, tok, prompts, max_new_tokens=12, temperature=1.0, seed=7, step_seconds=steps)
+    batch = generate_batch(model, tok, prompts, max_new_tokens=12, temperature=1.0, seed=7, step_seconds=steps,
+                           chunk=5)
     single = [generate(model, tok, p, max_new_tokens=12, temperature=1.0, seed=7 + i) for i, p in enumerate(prompts)]
     assert batch == single
     assert len(steps) == 12 and all(s > 0 for s in steps)
     with pytest.raises(GenForgeError, match="prompts must not be empty"):
         generate_batch(model, tok, [], max_new_tokens=3)
+
+
+def test_gpt_decodes_past_its_block_size():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    tok = CharTokenizer.fit("abcdefgh \n")
+    model = build_gpt(tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    text = generate(model, tok, "abc", max_new_tokens=40, temperature=1.0, seed=0)  # the cache refills 5 times
+    assert len(text) == 40 and set(text) <= set(tok.chars)
 
 
 def test_generation_speed_figures(tiny_model):

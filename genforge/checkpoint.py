@@ -1,0 +1,184 @@
+"""The resumable state of a training run: step checkpoints, early stopping, per-step losses and the epoch history.
+
+One Keras callback, :class:`TrainingState`, owns everything a killed run needs to continue exactly where it stopped:
+the weights and optimizer variables (``model.save_weights`` writes both), the global step (which fixes the data
+position, see :func:`genforge.data.training_dataset`), the best weights and patience of early stopping, the per-step
+losses and the per-epoch history. A checkpoint is a folder written beside the live one and renamed over it, so a kill
+at any instant leaves either the previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+STATE_FILE = "state.json"
+WEIGHTS_FILE = "latest.weights.h5"
+BEST_FILE = "best.weights.h5"
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class TrainingState(_callback_base()):
+    """Checkpointing, early stopping and loss bookkeeping of one training run (a Keras callback).
+
+    Args:
+        folder: where the checkpoint lives; ``None`` keeps everything in memory (no resume).
+        steps_per_epoch: batches per epoch.
+        patience: epochs without a lower ``val_loss`` before training stops (Keras ``EarlyStopping`` semantics:
+            never after the first epoch; the weights of the best epoch are restored by :meth:`restore_best`).
+        every: save every ``every`` global steps as well as at each epoch's end (0 = epoch ends only).
+
+    Attributes:
+        step: global steps done (all epochs).
+        resumed_from: the global step restored from the checkpoint (0 for a fresh run).
+        history: one dict per finished epoch: ``epoch`` (1-based), ``loss`` and ``accuracy`` (means over the epoch's
+            steps), ``val_loss``, ``val_accuracy``.
+        step_losses: ``(global step, loss)`` per Keras progress report: each step's own loss (nats) when
+            ``steps_per_execution`` is 1, else the mean of the steps of each execution.
+        stopped: early stopping has fired.
+    """
+
+    def __init__(self, folder: str | Path | None, *, steps_per_epoch: int, patience: int, every: int = 0):
+        super().__init__()
+        self.folder = Path(folder) if folder is not None else None
+        self.steps_per_epoch = steps_per_epoch
+        self.patience = patience
+        self.every = every
+        self.step = 0
+        self.resumed_from = 0
+        self.history: list[dict] = []
+        self.step_losses: list[tuple[int, float]] = []
+        self.stopped = False
+        self.best = math.inf
+        self.wait = 0
+        self._best_weights = None
+        self._epoch_rows: list[tuple[int, float, float]] = []  # (step, loss, accuracy) of the running epoch
+        self._fit_start = 0  # global step at which the current fit() call started
+        self._last = (-1, 0.0, 0.0)  # (batch, running mean loss, running mean accuracy) of the current fit epoch
+
+    # --- persistence -------------------------------------------------------------------------------------------
+    def restore(self, model) -> int:
+        """Load the checkpoint into ``model`` (compiled; its optimizer is built first) and this object.
+
+        Returns:
+            The global step to continue from (0 when there is no checkpoint).
+        """
+        folder = self._readable()
+        if folder is None:
+            return 0
+        state = json.loads((folder / STATE_FILE).read_text())
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(folder / WEIGHTS_FILE)
+        self.step = self.resumed_from = state["step"]
+        self.history = state["history"]
+        self.step_losses = [tuple(x) for x in state["step_losses"]]
+        self._epoch_rows = [tuple(x) for x in state["epoch_rows"]]
+        self.stopped, self.best, self.wait = state["stopped"], state["best"], state["wait"]
+        if (folder / BEST_FILE).exists():
+            weights = model.get_weights()
+            model.load_weights(folder / BEST_FILE)
+            self._best_weights = model.get_weights()
+            model.set_weights(weights)
+        return self.step
+
+    def _readable(self) -> Path | None:
+        if self.folder is None:
+            return None
+        for candidate in (self.folder, self.folder.with_name(self.folder.name + ".old")):
+            if (candidate / STATE_FILE).exists():
+                return candidate
+        return None
+
+    def save(self) -> None:
+        """Write the checkpoint: a new folder, then renamed over the old one (the old one is kept as ``.old`` until
+        the rename is done)."""
+        if self.folder is None:
+            return
+        tmp = self.folder.with_name(self.folder.name + ".tmp")
+        old = self.folder.with_name(self.folder.name + ".old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_weights(tmp / WEIGHTS_FILE)
+        if self._best_weights is not None:
+            weights = self.model.get_weights()
+            self.model.set_weights(self._best_weights)
+            self.model.save_weights(tmp / BEST_FILE)
+            self.model.set_weights(weights)
+        state = {"step": self.step, "history": self.history, "step_losses": self.step_losses,
+                 "epoch_rows": self._epoch_rows, "stopped": self.stopped, "best": self.best, "wait": self.wait}
+        (tmp / STATE_FILE).write_text(json.dumps(state))
+        if self.folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.folder, old)
+        os.replace(tmp, self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def remove(self) -> None:
+        """Delete the checkpoint (after the trained model is written)."""
+        if self.folder is not None:
+            for suffix in ("", ".tmp", ".old"):
+                shutil.rmtree(self.folder.with_name(self.folder.name + suffix), ignore_errors=True)
+
+    def restore_best(self) -> None:
+        """Set the model to the weights of the epoch with the lowest ``val_loss`` (if any epoch was scored)."""
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+
+    # --- Keras hooks -------------------------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._fit_start = self.step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = (-1, 0.0, 0.0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras reports running means over this fit() call's part of the epoch after each execution; their
+        # differences give the mean of the steps since the last report.
+        logs = logs or {}
+        prev_batch, prev_loss, prev_acc = self._last
+        mean_loss, mean_acc = float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan))
+        n = batch - prev_batch
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss = ((batch + 1) * mean_loss - (prev_batch + 1) * prev_loss) / n
+            acc = ((batch + 1) * mean_acc - (prev_batch + 1) * prev_acc) / n
+        if not math.isfinite(prev_loss):
+            loss = math.nan  # once the running mean is NaN, later steps cannot be told apart
+        self._last = (batch, mean_loss, mean_acc)
+        self.step += n
+        self.step_losses.append((self.step, float(loss)))
+        self._epoch_rows.append((self.step, float(loss), float(acc)))
+        if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
+            self.save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        steps = np.diff([self.step - self.steps_per_epoch] + [r[0] for r in self._epoch_rows])
+        losses = np.array([r[1] for r in self._epoch_rows])
+        accs = np.array([r[2] for r in self._epoch_rows])
+        row = {"epoch": epoch + 1,
+               "loss": float(np.sum(steps * losses) / np.sum(steps)),
+               "accuracy": float(np.sum(steps * accs) / np.sum(steps)),
+               "val_loss": float(logs.get("val_loss", math.nan)),
+               "val_accuracy": float(logs.get("val_accuracy", math.nan))}
+        self.history.append(row)
+        self._epoch_rows = []
+        if row["val_loss"] < self.best:
+            self.best, self.wait = row["val_loss"], 0
+            self._best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience and epoch > 0:
+                self.stopped = True
+                self.model.stop_training = True
+        self.save()

@@ -1,0 +1,99 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genforge import GenForgeError
+from genforge.config import Train, load_params
+from genforge.training import fit_generator, learning_rate
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).with_name("train_script.py")
+
+
+def tiny_train(**update) -> Train:
+    base = load_params(REPO / "params.yaml").train
+    tiny = {"embedding_dim": 8, "units": 16, "seq_len": 10, "batch_size": 8, "epochs": 3, "steps_per_epoch": 10,
+            "val_batches": 0, "sample_tokens": 0, "learning_rate": 0.01, "warmup_steps": 3, "patience": 5,
+            "checkpoint_steps": 5, "mlp": base.mlp.model_copy(update={"hidden": [32], "context": 4}),
+            "gpt": base.gpt.model_copy(update={"n_layer": 1, "n_head": 2, "n_embd": 16})}
+    return base.model_copy(update={**tiny, **update})
+
+
+def run_script(tmp_path: Path, name: str, config: dict):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config))
+    cmd = [sys.executable, str(SCRIPT), str(path)]
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+def result(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("arch", ["lstm", "mlp", "gpt"])
+def test_each_arch_trains_and_its_loss_falls(arch):
+    sys.path.insert(0, str(SCRIPT.parent))
+    from train_script import corpus
+
+    train, val = corpus()
+    cfg = tiny_train(arch=arch, epochs=2, learning_rate=0.03, xla=arch == "gpt")
+    model, state, steps = fit_generator(cfg, 12, train, val, seed=0)
+    first = np.mean([loss for _, loss in state.step_losses[:3]])
+    assert [r["epoch"] for r in state.history] == [1, 2] and state.step == 2 * steps == 20
+    assert state.history[-1]["loss"] < first - 0.1  # about ln 12 = 2.48 at the start
+    assert state.history[-1]["val_loss"] < state.history[0]["val_loss"]
+    assert model.name == f"{arch}_generator"
+
+
+def test_cosine_schedule_by_hand():
+    s = learning_rate(tiny_train(lr_schedule="cosine", learning_rate=1.0, warmup_steps=10, min_lr_ratio=0.1), 110)
+    # warmup: linear from 0; then lr = min + (peak - min) * (1 + cos(pi * t / 100)) / 2
+    assert [round(float(s(i)), 4) for i in (0, 5, 10, 60, 110, 500)] == [0.0, 0.5, 1.0, 0.55, 0.1, 0.1]
+    assert learning_rate(tiny_train(lr_schedule="constant", learning_rate=0.2), 10) == 0.2
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    cfg = tiny_train().model_dump(mode="json")
+    whole = result(run_script(tmp_path, "whole", {"train": cfg, "seed": 3, "checkpoint": None}))
+    config = {"train": cfg, "seed": 3, "checkpoint": str(tmp_path / "ckpt")}
+    # killed at step 18 of 30: mid-epoch 2, three steps after the checkpoint of step 15
+    killed = run_script(tmp_path, "killed", {**config, "kill_at": 18})
+    assert killed.returncode == -9
+    assert json.loads((tmp_path / "ckpt" / "state.json").read_text())["step"] == 15
+    resumed = result(run_script(tmp_path, "resumed", config))
+    assert resumed["resumed_from"] == 15 and resumed["steps"] == 30
+    assert abs(resumed["val_loss"] - whole["val_loss"]) <= 1e-6
+    for a, b in zip(resumed["history"], whole["history"], strict=True):
+        assert a["epoch"] == b["epoch"] and abs(a["val_loss"] - b["val_loss"]) <= 1e-6
+        assert abs(a["loss"] - b["loss"]) <= 1e-5  # epoch 2's mean joins steps from both processes
+
+
+def test_a_multi_worker_cluster_is_refused_clearly(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(GenForgeError, match="tensorflow/tensorflow#72388"):
+        fit_generator(tiny_train(), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(GenForgeError, match="TF_CONFIG is not a JSON object"):
+        fit_generator(tiny_train(), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
+
+
+def test_batch_must_split_over_replicas(monkeypatch):
+    import tensorflow as tf
+
+    class Two:
+        num_replicas_in_sync = 2
+
+        def scope(self):
+            return tf.distribute.get_strategy().scope()
+
+    monkeypatch.setattr("genforge.training.distribution_strategy", lambda: Two())
+    with pytest.raises(GenForgeError, match="batch_size .7. must be a multiple of the 2 replicas"):
+        fit_generator(tiny_train(batch_size=7), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
