@@ -20,15 +20,15 @@ from genforge.models import build_gpt, build_lstm, build_mlp, compile_generator
 def distribution_strategy():
     """The ``tf.distribute`` strategy training runs under, chosen from the environment.
 
-    - ``TF_CONFIG`` names a cluster of two or more tasks: refused. ``MultiWorkerMirroredStrategy`` is what such a
-      cluster needs, but Keras 3's ``Model.fit`` cannot train under it: its train step reduces the per-replica
-      logs with ``strategy.reduce("MEAN", scalar, axis=0)``, which fails ("Invalid reduction dimension 0 for input
-      with 0 dimensions", tensorflow/tensorflow#72388; Keras 3.15 hard-codes that reduction).
+    - ``TF_CONFIG`` names a cluster of two or more tasks: ``MultiWorkerMirroredStrategy`` (synchronous data
+      parallelism across worker processes; TensorFlow guide *Multi-worker training with Keras*). Every worker runs
+      the same training; the chief (task ``chief`` 0, else ``worker`` 0) is the one that writes outputs
+      (:func:`is_chief`).
     - Otherwise, two or more visible GPUs: ``MirroredStrategy`` over them.
     - Otherwise the default strategy (one device).
 
     Raises:
-        GenForgeError: ``TF_CONFIG`` is not valid JSON with a ``cluster``, or names several tasks (see above).
+        GenForgeError: ``TF_CONFIG`` is not valid JSON with a ``cluster``.
     """
     import tensorflow as tf
 
@@ -39,12 +39,22 @@ def distribution_strategy():
             raise GenForgeError(f"TF_CONFIG is not a JSON object with a 'cluster' key ({e}); see "
                                 "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
         if sum(len(v) for v in cluster.values()) > 1:
-            raise GenForgeError("TF_CONFIG names a multi-worker cluster, and Keras 3's Model.fit cannot train under "
-                                "MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388): unset TF_CONFIG to train "
-                                "on this machine's devices (MirroredStrategy over its GPUs)")
+            return tf.distribute.MultiWorkerMirroredStrategy()
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's outputs: always, but for a non-chief task of a ``TF_CONFIG`` cluster
+    (the chief is task ``chief`` 0, or ``worker`` 0 when the cluster has no chief)."""
+    if not os.environ.get("TF_CONFIG"):
+        return True
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
 
 
 def build_generator(cfg: Train, vocab_size: int):
@@ -91,6 +101,27 @@ def learning_rate(cfg: Train, total_steps: int):
         warmup_target=cfg.learning_rate, warmup_steps=warmup)
 
 
+def _work_around_multi_worker_fit(model) -> None:
+    """Let Keras 3's ``Model.fit`` train under ``MultiWorkerMirroredStrategy`` (tensorflow/tensorflow#72388).
+
+    Keras 3.15 reduces each replica's logs with ``strategy.reduce("MEAN", value, axis=0)``, which fails on the
+    scalar loss and metrics ("Invalid reduction dimension 0 for input with 0 dimensions"), and before the first step
+    all-reduces an int32 data batch only to build the model symbolically, which fails too. Here the train and test
+    steps return each log with a leading axis of 1, which that reduction averages over the workers back to a scalar;
+    and the model forgets the strategy it was built under, so that the symbolic build is skipped (the model is
+    already built) while ``fit()``, called inside the strategy's scope, still runs each step through
+    ``strategy.run``.
+    """
+    model._distribute_strategy = None
+    for name in ("train_step", "test_step"):
+        step = getattr(model, name)
+
+        def with_axis(data, step=step):
+            return {key: value[None] for key, value in step(data).items()}
+
+        setattr(model, name, with_axis)
+
+
 def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tokens: np.ndarray, *, seed: int,
                   callbacks: list | None = None, model=None, checkpoint: str | Path | None = None):
     """Build (unless ``model`` is given), compile and fit the generator of ``cfg`` with ``seed``.
@@ -122,6 +153,7 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
         GenForgeError: a split is shorter than one window, or ``batch_size`` does not split evenly over the replicas.
     """
     import keras
+    import tensorflow as tf
 
     check_length(train_tokens, cfg.seq_len, "train")
     check_length(val_tokens, cfg.seq_len, "val")
@@ -137,6 +169,8 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
         compile_generator(model, learning_rate=learning_rate(cfg, steps * cfg.epochs), clipnorm=cfg.clipnorm,
                           weight_decay=cfg.weight_decay, jit_compile=cfg.xla,
                           steps_per_execution=cfg.steps_per_execution)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _work_around_multi_worker_fit(model)
     state = TrainingState(checkpoint, steps_per_epoch=steps, patience=cfg.patience, every=cfg.checkpoint_steps)
     state.set_model(model)
     done = state.restore(model)
@@ -158,3 +192,33 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
     state.restore_best()
     return model, state, steps
 
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m genforge.training [PARAMS]``: what a non-chief worker of a ``TF_CONFIG`` cluster runs while the
+    chief runs the train stage. It trains the ``train`` section's model on the preprocessed splits exactly as the
+    stage does (every worker must run the same steps), writes nothing, and prints ``{"val_loss", "steps"}`` as
+    JSON. Exit status 2 with a message on bad params or data."""
+    import argparse
+
+    from genforge.config import load_params
+    from genforge.data import load_tokens
+    from genforge.tokenizers import load_tokenizer
+
+    parser = argparse.ArgumentParser(prog="python -m genforge.training", description=main.__doc__)
+    parser.add_argument("params", nargs="?", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        processed = Path(params.paths.processed)
+        tokenizer = load_tokenizer(processed / "tokenizer.json")
+        _, state, _ = fit_generator(params.train, tokenizer.vocab_size, load_tokens(processed / "train.npy"),
+                                    load_tokens(processed / "val.npy"), seed=params.seed)
+    except GenForgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"val_loss": state.best, "steps": state.step}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from genforge import tracking
+from genforge import GenForgeError, tracking
 from genforge.config import Params
 from genforge.data import check_length, load_tokens
 from genforge.efficiency import peak_rss_mib
@@ -17,7 +17,7 @@ from genforge.files import atomic_path, md5_file, write_json
 from genforge.models import save_generator
 from genforge.sampling import generate
 from genforge.tokenizers import load_tokenizer
-from genforge.training import build_generator, distribution_strategy, fit_generator
+from genforge.training import build_generator, distribution_strategy, fit_generator, is_chief
 
 
 def _loss_plot(history: list[dict], path: Path) -> None:
@@ -50,12 +50,16 @@ def train(params: Params) -> dict:
     :class:`genforge.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
 
     Raises:
-        GenForgeError: before any training, when a split is shorter than one window or ``TF_CONFIG`` names a
-            multi-worker cluster (:func:`genforge.training.distribution_strategy`).
+        GenForgeError: before any training, when a split is shorter than one window or this process is a non-chief
+            worker of a ``TF_CONFIG`` cluster.
     """
     import keras
 
     cfg = params.train
+    if not is_chief():
+        raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
+                            "outputs: run `python -m genforge.training` on it (the same training, nothing written) "
+                            "and the train stage on the chief")
     processed, metrics_dir = Path(params.paths.processed), Path(params.paths.metrics)
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens = load_tokens(processed / "train.npy")

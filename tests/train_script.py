@@ -1,4 +1,4 @@
-"""A training run in its own process, for the resume test: ``python tests/train_script.py
+"""A training run in its own process, for the resume and multi-worker tests: ``python tests/train_script.py
 CONFIG.json``. CONFIG holds ``train`` (a train section), ``seed``, ``checkpoint`` (a folder or null) and ``kill_at``
 (a global step at which the process SIGKILLs itself, or null). Prints the run's history and final val loss as JSON."""
 
