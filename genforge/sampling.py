@@ -271,10 +271,10 @@ def _decoder(model):
         return tf.nest.map_structure(
             lambda n, o: tf.where(tf.reshape(live, [-1] + [1] * (len(n.shape) - 1)), n, o), new, old)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(jit_compile=True)
     def read(prompt, lengths, state):
         """Feed the prompts (``int32 (B, P)``, row ``i`` valid up to ``lengths[i]``); rows whose prompt has ended
-        keep their logits and state, so no row ever reads padding."""
+        keep their logits and state, so no row ever reads padding. XLA-compiled once per prompt shape."""
         logits = tf.zeros([tf.shape(prompt)[0], model.output_shape[-1]], tf.float32)
         for t in tf.range(tf.shape(prompt)[1]):
             new_logits, new_state = stepper.step_tensors(prompt[:, t], state)

@@ -1,0 +1,96 @@
+"""Quality per time: the val loss each architecture's CPU profile reaches in a wall-time budget, and when it first
+reaches nanoGPT's 1.898.
+
+    python bench/quality.py [--profiles cpu cpu-gpt cpu-mlp] [--budgets 30 70 300] [--check-every 5]
+
+For each profile and budget, a fresh model (seed 1337) is trained by GenForge's engine
+(``genforge.training.fit_generator``, the train stage's) on the first 90 % of tiny Shakespeare, with its cosine
+schedule stretched over the steps the budget allows at the rate measured in a short calibration run. The clock
+starts when ``fit()`` starts (graph tracing and XLA compilation included) and stops at the budget. Every
+``--check-every`` seconds of training time, until it is reached, the whole val split is scored (the clock is paused
+meanwhile) to time the first val loss <= 1.898. Prints one row per run; no pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+from common import profile_train, shakespeare, val_loss
+
+from genforge.training import fit_generator
+
+TARGET = 1.898
+
+
+class Clock(keras.callbacks.Callback):
+    """Stops training at ``budget`` seconds of training time; scores val every ``every`` seconds until TARGET."""
+
+    def __init__(self, budget: float, every: float, val, seq_len: int):
+        super().__init__()
+        self.budget, self.every, self.val, self.seq_len = budget, every, val, seq_len
+        self.paused, self.reached, self.checks = 0.0, None, []
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.next_check = self.every
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.paused
+
+    def on_train_batch_end(self, batch, logs=None):
+        t = self.elapsed()
+        if self.reached is None and t >= self.next_check:
+            pause = time.perf_counter()
+            loss = val_loss(self.model, self.val, self.seq_len)
+            self.paused += time.perf_counter() - pause
+            self.checks.append((round(t, 1), round(loss, 4)))
+            if loss <= TARGET:
+                self.reached = t
+            self.next_check = t + self.every
+        if t >= self.budget:
+            self.model.stop_training = True
+
+
+def steps_per_second(name: str, train, val) -> float:
+    cfg = profile_train(name, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
+    marks = []
+
+    class Mark(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            marks.append(time.perf_counter())
+
+    fit_generator(cfg, 65, train, val, seed=0, callbacks=[Mark()])
+    return (len(marks) - 21) / (marks[-1] - marks[20])  # after tracing and compilation
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt", "cpu-mlp"])
+    parser.add_argument("--budgets", nargs="+", type=float, default=[30, 70, 300])
+    parser.add_argument("--check-every", type=float, default=5.0)
+    args = parser.parse_args()
+    train, val, chars = shakespeare()
+    print(f"tiny Shakespeare: {len(train):,} train and {len(val):,} val characters, vocabulary {len(chars)}")
+    print("profile  | budget s | steps | tokens/s | val loss (nats) | first <= 1.898 at s | checks (s, loss)")
+    for name in args.profiles:
+        rate = steps_per_second(name, train, val)
+        for budget in args.budgets:
+            steps = max(int(budget * rate), 10)
+            cfg = profile_train(name, epochs=1, steps_per_epoch=steps, val_batches=1, checkpoint_steps=0,
+                                sample_tokens=0)
+            clock = Clock(budget, args.check_every, val, cfg.seq_len)
+            _, state, _ = fit_generator(cfg, len(chars), train, val, seed=1337, callbacks=[clock])
+            seconds = clock.elapsed()
+            loss = val_loss(state.model, val, cfg.seq_len)
+            if clock.reached is None and loss <= TARGET:
+                clock.reached = seconds
+            tokens = state.step * cfg.batch_size * cfg.seq_len
+            reached = "-" if clock.reached is None else f"{clock.reached:.1f}"
+            print(f"{name:8} | {budget:8.0f} | {state.step:5} | {tokens / seconds:8.0f} | {loss:15.4f} | "
+                  f"{reached:>19} | {clock.checks}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Training throughput: GenForge's train-stage engine against a bare ``keras.Model.fit`` of the same model on the same
+batches, in the same process, as a ratio; and the GPT's model FLOP utilization.
+
+    python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 2]
+
+Both sides build the profile's model with the same seed and compile it alike (AdamW, the same learning-rate
+schedule, clipping, XLA setting and steps per execution); both read ``genforge.data.training_dataset``. GenForge's
+side is ``genforge.training.fit_generator`` as the train stage calls it, with its step checkpoints (every
+``checkpoint_steps``, to a temporary folder), early-stopping state and per-step loss bookkeeping. Each side runs
+``--steps`` steps after a 20-step warm-up (tracing and compilation not counted), alternating, ``--rounds`` times;
+the ratio is of the medians.
+
+MFU (Chowdhery et al. (2022), *PaLM*, appendix B): training FLOPs per token ``6 N + 12 L T d`` (``N`` the non-embedding
+parameters, ``L`` layers, ``T`` block size, ``d`` width) times tokens/s, over this CPU's fp32 peak, ``cores x clock x
+32`` (two 256-bit FMA pipes per core: 2 x 8 lanes x 2 FLOPs); the rate of a large float32 matmul is printed beside
+it as the attainable peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from common import profile_train, shakespeare
+
+from genforge.data import steps_per_epoch, training_dataset
+from genforge.models import compile_generator
+from genforge.training import build_generator, fit_generator, learning_rate
+
+
+class Timer(keras.callbacks.Callback):
+    def __init__(self, warmup: int):
+        super().__init__()
+        self.warmup, self.marks = warmup, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.marks.append(time.perf_counter())
+
+    def seconds(self) -> float:
+        return self.marks[-1] - self.marks[self.warmup - 1]
+
+
+def bare_fit(cfg, train, steps: int) -> float:
+    keras.utils.set_random_seed(0)
+    model = build_generator(cfg, 65)
+    compile_generator(model, learning_rate=learning_rate(cfg, steps), clipnorm=cfg.clipnorm,
+                      weight_decay=cfg.weight_decay, jit_compile=cfg.xla, steps_per_execution=cfg.steps_per_execution)
+    ds = training_dataset(train, seq_len=cfg.seq_len, batch_size=cfg.batch_size, steps=steps, epochs=1, seed=0,
+                          random_offsets=True)
+    timer = Timer(20)
+    model.fit(ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    return (steps - 20) * cfg.batch_size * cfg.seq_len / timer.seconds()
+
+
+def genforge_fit(cfg, train, val, steps: int) -> float:
+    cfg = cfg.model_copy(update={"epochs": 1, "steps_per_epoch": steps, "val_batches": 1})
+    timer = Timer(20)
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_generator(cfg, 65, train, val, seed=0, callbacks=[timer], checkpoint=os.path.join(tmp, "ckpt"))
+    return (steps - 20) * cfg.batch_size * cfg.seq_len / timer.seconds()
+
+
+def flops_per_token(cfg) -> float:
+    keras.utils.set_random_seed(0)
+    model = build_generator(cfg, 65)
+    embeddings = sum(int(np.prod(w.shape)) for layer in model.layers if layer.name in ("wte", "wpe", "embedding")
+                     for w in layer.weights)
+    n = model.count_params() - embeddings
+    layers, width = (cfg.gpt.n_layer, cfg.gpt.n_embd) if cfg.arch == "gpt" else (0, 0)
+    return 6 * n + 12 * layers * cfg.seq_len * width
+
+
+def cpu_peak() -> tuple[float, float]:
+    mhz = max(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
+    theoretical = os.cpu_count() * mhz * 1e6 * 32
+    a = tf.random.normal([2048, 2048])
+    tf.matmul(a, a).numpy()
+    start = time.perf_counter()
+    for _ in range(10):
+        c = tf.matmul(a, a)
+    c.numpy()
+    measured = 10 * 2 * 2048 ** 3 / (time.perf_counter() - start)
+    return theoretical, measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt"])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    train, val, _ = shakespeare()
+    theoretical, measured = cpu_peak()
+    print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores x clock x 32); "
+          f"2048^2 matmul: {measured / 1e9:.0f} GFLOP/s")
+    print("profile | bare keras tokens/s | genforge tokens/s | ratio | FLOPs/token | genforge MFU (peak / matmul)")
+    for name in args.profiles:
+        cfg = profile_train(name, checkpoint_steps=100, sample_tokens=0)
+        steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, args.steps + 20)
+        bare, ours = [], []
+        for _ in range(args.rounds):
+            bare.append(bare_fit(cfg, train, steps))
+            ours.append(genforge_fit(cfg, train, val, steps))
+        b, g = statistics.median(bare), statistics.median(ours)
+        f = flops_per_token(cfg)
+        print(f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {f / 1e6:9.2f} M | "
+              f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  (rounds: bare {bare}, "
+              f"genforge {ours})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
