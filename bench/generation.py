@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import keras
 from common import profile_train, shakespeare
@@ -49,11 +50,11 @@ def main() -> None:
         prompt = "".join(chars[i] for i in val[:cfg.seq_len])
         for batch in (1, 32):
             n = args.tokens * batch
-            fast = best_rate(lambda: generate_batch(model, tokenizer, [prompt] * batch, max_new_tokens=args.tokens,
-                                                    temperature=0.8, chunk=args.tokens), n)
-            slow = best_rate(lambda: generate_full_window(model, tokenizer, [prompt] * batch,
-                                                          max_new_tokens=args.tokens, window=cfg.seq_len,
-                                                          temperature=0.8), n)
+            prompts = [prompt] * batch
+            fast = best_rate(partial(generate_batch, model, tokenizer, prompts, max_new_tokens=args.tokens,
+                                     temperature=0.8, chunk=args.tokens), n)
+            slow = best_rate(partial(generate_full_window, model, tokenizer, prompts, max_new_tokens=args.tokens,
+                                     window=cfg.seq_len, temperature=0.8), n)
             print(f"{name:7} | {batch:5} | {fast:19.0f} | {slow:19.0f} | {fast / slow:7.1f}x", flush=True)
 
 

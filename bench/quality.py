@@ -55,14 +55,15 @@ class Clock(keras.callbacks.Callback):
 
 def steps_per_second(name: str, train, val) -> float:
     cfg = profile_train(name, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
-    marks = []
+    marks = []  # (steps done, time) per Keras report: every step, or every steps_per_execution steps
 
     class Mark(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            marks.append(time.perf_counter())
+            marks.append((batch + 1, time.perf_counter()))
 
     fit_generator(cfg, 65, train, val, seed=0, callbacks=[Mark()])
-    return (len(marks) - 21) / (marks[-1] - marks[20])  # after tracing and compilation
+    start = next(m for m in marks if m[0] >= 20)  # after tracing and compilation
+    return (marks[-1][0] - start[0]) / (marks[-1][1] - start[1])
 
 
 def main() -> None:
@@ -77,7 +78,8 @@ def main() -> None:
     for name in args.profiles:
         rate = steps_per_second(name, train, val)
         for budget in args.budgets:
-            steps = max(int(budget * rate), 10)
+            spe = profile_train(name).steps_per_execution
+            steps = max(int(budget * rate) // spe, 1) * spe
             cfg = profile_train(name, epochs=1, steps_per_epoch=steps, val_batches=1, checkpoint_steps=0,
                                 sample_tokens=0)
             clock = Clock(budget, args.check_every, val, cfg.seq_len)

@@ -35,15 +35,18 @@ from genforge.training import build_generator, fit_generator, learning_rate
 
 
 class Timer(keras.callbacks.Callback):
+    """Times the steps after the first ``warmup`` (Keras reports every ``steps_per_execution`` steps)."""
+
     def __init__(self, warmup: int):
         super().__init__()
         self.warmup, self.marks = warmup, []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.marks.append(time.perf_counter())
+        self.marks.append((batch + 1, time.perf_counter()))
 
-    def seconds(self) -> float:
-        return self.marks[-1] - self.marks[self.warmup - 1]
+    def rate(self, tokens_per_step: int) -> float:
+        start = next(m for m in self.marks if m[0] >= self.warmup)
+        return (self.marks[-1][0] - start[0]) * tokens_per_step / (self.marks[-1][1] - start[1])
 
 
 def bare_fit(cfg, train, steps: int) -> float:
@@ -55,7 +58,7 @@ def bare_fit(cfg, train, steps: int) -> float:
                           random_offsets=True)
     timer = Timer(20)
     model.fit(ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    return (steps - 20) * cfg.batch_size * cfg.seq_len / timer.seconds()
+    return timer.rate(cfg.batch_size * cfg.seq_len)
 
 
 def genforge_fit(cfg, train, val, steps: int) -> float:
@@ -63,7 +66,7 @@ def genforge_fit(cfg, train, val, steps: int) -> float:
     timer = Timer(20)
     with tempfile.TemporaryDirectory() as tmp:
         fit_generator(cfg, 65, train, val, seed=0, callbacks=[timer], checkpoint=os.path.join(tmp, "ckpt"))
-    return (steps - 20) * cfg.batch_size * cfg.seq_len / timer.seconds()
+    return timer.rate(cfg.batch_size * cfg.seq_len)
 
 
 def flops_per_token(cfg) -> float:
@@ -102,7 +105,8 @@ def main() -> None:
     print("profile | bare keras tokens/s | genforge tokens/s | ratio | FLOPs/token | genforge MFU (peak / matmul)")
     for name in args.profiles:
         cfg = profile_train(name, checkpoint_steps=100, sample_tokens=0)
-        steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, args.steps + 20)
+        spe = cfg.steps_per_execution
+        steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, -(-(args.steps + 20) // spe) * spe)
         bare, ours = [], []
         for _ in range(args.rounds):
             bare.append(bare_fit(cfg, train, steps))

@@ -62,8 +62,7 @@ class TrainingState(_callback_base()):
         self.best = math.inf
         self.wait = 0
         self._best_weights = None
-        self._epoch_rows: list[tuple[int, float, float]] = []  # (step, loss, accuracy) of the running epoch
-        self._fit_start = 0  # global step at which the current fit() call started
+        self._epoch_rows: list[tuple[int, float, float]] = []  # (steps, loss, accuracy) per report, this epoch
         self._last = (-1, 0.0, 0.0)  # (batch, running mean loss, running mean accuracy) of the current fit epoch
 
     # --- persistence -------------------------------------------------------------------------------------------
@@ -136,9 +135,6 @@ class TrainingState(_callback_base()):
             self.model.set_weights(self._best_weights)
 
     # --- Keras hooks -------------------------------------------------------------------------------------------
-    def on_train_begin(self, logs=None):
-        self._fit_start = self.step
-
     def on_epoch_begin(self, epoch, logs=None):
         self._last = (-1, 0.0, 0.0)
 
@@ -157,13 +153,13 @@ class TrainingState(_callback_base()):
         self._last = (batch, mean_loss, mean_acc)
         self.step += n
         self.step_losses.append((self.step, float(loss)))
-        self._epoch_rows.append((self.step, float(loss), float(acc)))
+        self._epoch_rows.append((n, float(loss), float(acc)))
         if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        steps = np.diff([self.step - self.steps_per_epoch] + [r[0] for r in self._epoch_rows])
+        steps = np.array([r[0] for r in self._epoch_rows], dtype=np.float64)
         losses = np.array([r[1] for r in self._epoch_rows])
         accs = np.array([r[2] for r in self._epoch_rows])
         row = {"epoch": epoch + 1,

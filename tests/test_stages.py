@@ -231,8 +231,9 @@ def test_params_path_argument(project, capsys):
     assert load_params(project / "params.yaml").train.units == 16
 
 
-def test_train_resumes_from_the_last_epoch_checkpoint(project, monkeypatch):
-    """A crash after epoch 2 of 3, then a plain re-run: training continues at epoch 3 instead of starting over."""
+def test_train_resumes_from_the_last_checkpoint(project, monkeypatch):
+    """A crash at the end of epoch 2 of 3 (before its checkpoint), then a plain re-run: training continues from the
+    checkpoint of epoch 1 instead of starting over, and the history holds all three epochs."""
     import keras
 
     from genforge import tracking
@@ -244,19 +245,23 @@ def test_train_resumes_from_the_last_epoch_checkpoint(project, monkeypatch):
     class Crash(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
-                raise KeyboardInterrupt("simulated crash after epoch 2")
+                raise KeyboardInterrupt("simulated crash at the end of epoch 2")
 
     monkeypatch.setattr(tracking, "epoch_logger", lambda run_id, fn=None: Crash())
     with pytest.raises(KeyboardInterrupt):
         train(load_params())
     assert not (project / "models/trained").exists()
-    assert list((project / "models/checkpoints").iterdir())  # the checkpoint of epoch 2
+    (folder,) = (project / "models/checkpoints").iterdir()
+    state = json.loads((folder / "state.json").read_text())
+    assert state["step"] == 15 and [row["epoch"] for row in state["history"]] == [1]  # epoch 1 of 15 steps
 
     monkeypatch.setattr(tracking, "epoch_logger", real_logger)
     summary = train(load_params())
     assert summary["epochs"] == 3
     history = (project / "metrics/train_history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history] == ["epoch", "3"]  # only epoch 3 ran in the second process
+    assert [line.split(",")[0] for line in history] == ["epoch", "1", "2", "3"]
+    steps = (project / "metrics/train_steps.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in steps[1:]] == list(range(1, 46))  # every step once, in order
     assert not list((project / "models/checkpoints").iterdir())  # removed after success
 
 

@@ -131,3 +131,22 @@ def test_batch_must_split_over_replicas(monkeypatch):
     monkeypatch.setattr("genforge.training.distribution_strategy", lambda: Two())
     with pytest.raises(GenForgeError, match="batch_size .7. must be a multiple of the 2 replicas"):
         fit_generator(tiny_train(batch_size=7), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
+
+
+def test_precision_and_steps_per_execution():
+    import keras
+    from pydantic import ValidationError
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from train_script import corpus
+
+    train, val = corpus()
+    cfg = tiny_train(precision="mixed_bfloat16", steps_per_execution=5, epochs=1)
+    model, state, _ = fit_generator(cfg, 12, train, val, seed=0)
+    assert model.get_layer("lstm_0").compute_dtype == "bfloat16"
+    assert model.get_layer("logits").compute_dtype == "float32"  # the softmax sees float32 logits
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored after building
+    assert [step for step, _ in state.step_losses] == [5, 10]  # one report per execution of 5 steps
+    assert np.isfinite([loss for _, loss in state.step_losses]).all()
+    with pytest.raises(ValidationError, match="multiple of steps_per_execution"):
+        Train.model_validate({**tiny_train().model_dump(), "steps_per_execution": 2, "checkpoint_steps": 5})
