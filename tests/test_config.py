@@ -90,7 +90,9 @@ def test_values_that_would_damage_outputs_are_refused(tmp_path, mutate, message)
 
 
 def test_duplicate_yaml_key_is_refused(tmp_path):
-    text = (REPO / "params.yaml").read_text().replace("train:\n", "train:\n  epochs: 9\n", 1)
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("train:"))
+    text = "\n".join([*lines[:at + 1], "  epochs: 9", *lines[at + 1:]])
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(GenForgeError, match="key 'epochs' appears twice"):
