@@ -1,10 +1,12 @@
 """Magnitude pruning: the schedule, the masks, and a real fine-tune that leaves exactly the target share of zeros."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.config import Prune, Train
+from genforge.config import Prune, load_params
 from genforge.models import build_lstm
 from genforge.pruning import magnitude_mask, polynomial_sparsity, prunable_weights, prune_model, sparsity_report
 
@@ -35,9 +37,10 @@ def test_prune_model_leaves_exactly_the_target_share_of_zeros():
     model = build_lstm(7, embedding_dim=4, layers=2, units=10)
     bias_before = model.get_layer("lstm_0").cell.bias.numpy().copy()
     tokens = np.random.default_rng(0).integers(0, 7, 3000)
-    train = Train(embedding_dim=4, layers=2, units=10, seq_len=12, batch_size=4, learning_rate=0.01, weight_decay=0.0,
-                  clipnorm=1.0, dropout=0.0, recurrent_dropout=0.0, activation_l2=0.0, epochs=1, steps_per_epoch=0,
-                  random_offsets=True, patience=1, val_batches=1, sample_tokens=0)
+    train = load_params(Path(__file__).resolve().parents[1] / "params.yaml").train.model_copy(update=dict(
+        embedding_dim=4, layers=2, units=10, seq_len=12, batch_size=4, learning_rate=0.01, weight_decay=0.0,
+        clipnorm=1.0, dropout=0.0, recurrent_dropout=0.0, activation_l2=0.0, epochs=1, steps_per_epoch=0,
+        random_offsets=True, patience=1, val_batches=1, sample_tokens=0))
     cfg = Prune(sparsity=0.6, steps=12, schedule_steps=8, frequency=3, power=3, learning_rate=0.01)
     report = prune_model(model, cfg, train, tokens, seed=1)
     weights = prunable_weights(model)
