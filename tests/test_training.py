@@ -51,7 +51,7 @@ def test_each_arch_trains_and_its_loss_falls(arch):
     first = np.mean([loss for _, loss in state.step_losses[:3]])
     assert [r["epoch"] for r in state.history] == [1, 2] and state.step == 2 * steps == 20
     assert state.history[-1]["loss"] < first - 0.1  # about ln 12 = 2.48 at the start
-    assert state.history[-1]["val_loss"] < state.history[0]["val_loss"]
+    assert state.history[-1]["val_loss"] < np.log(12) - 0.3  # val loss falls from a uniform guess's 2.48
     assert model.name == f"{arch}_generator"
 
 
