@@ -1,7 +1,7 @@
 """Quality per time: the val loss each architecture's CPU profile reaches in a wall-time budget, and when it first
 reaches nanoGPT's 1.898.
 
-    python bench/quality.py [--profiles cpu cpu-gpt cpu-mlp] [--budgets 30 70 300] [--check-every 5]
+    python bench/quality.py [--profiles cpu cpu-quick cpu-gpt cpu-mlp] [--budgets 30 70 300] [--check-every 5]
 
 For each profile and budget, a fresh model (seed 1337) is trained by GenForge's engine
 (``genforge.training.fit_generator``, the train stage's) on the first 90 % of tiny Shakespeare, with its cosine
@@ -53,8 +53,11 @@ class Clock(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def steps_per_second(name: str, train, val) -> float:
-    cfg = profile_train(name, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
+def steps_per_second(cfg, train, val) -> float:
+    """Training steps per second of ``cfg`` (a profile name or a ``Train`` field dict) after tracing and
+    compilation, from a 60-step calibration run."""
+    cfg = (profile_train(cfg, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
+           if isinstance(cfg, str) else profile_train("cpu", **cfg))
     marks = []  # (steps done, time) per Keras report: every step, or every steps_per_execution steps
 
     class Mark(keras.callbacks.Callback):
@@ -68,7 +71,7 @@ def steps_per_second(name: str, train, val) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt", "cpu-mlp"])
+    parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-quick", "cpu-gpt", "cpu-mlp"])
     parser.add_argument("--budgets", nargs="+", type=float, default=[30, 70, 300])
     parser.add_argument("--check-every", type=float, default=5.0)
     args = parser.parse_args()

@@ -29,8 +29,10 @@ def generate(
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] = 0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="nucleus sampling mass; 1 = off")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = 0,
+    stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
+                                                        "one generated")] = None,
 ) -> None:
-    """Print the prompt followed by MAX_NEW_TOKENS generated tokens.
+    """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it).
 
     A prompt character outside a char model's vocabulary is an error (it names the characters).
     """
@@ -44,7 +46,7 @@ def generate(
             text = load_pyfunc(model).predict(
                 pd.DataFrame({"prompt": [prompt]}),
                 params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
-                        "top_p": top_p, "seed": seed},
+                        "top_p": top_p, "seed": seed, "stop": stop or []},
             )["text"][0]
         else:
             from genforge.models import load_generator
@@ -54,7 +56,7 @@ def generate(
                 raise GenForgeError(f"{model}: not a model folder or MLflow model URI")
             net, tokenizer = load_generator(model)
             text = sample(net, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                          top_k=top_k, top_p=top_p, seed=seed)
+                          top_k=top_k, top_p=top_p, seed=seed, stop=stop or ())
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

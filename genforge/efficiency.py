@@ -39,7 +39,8 @@ def peak_rss_mib() -> float:
 def generation_speed(model, tokenizer: Tokenizer, prompt: str, *, batch: int, tokens: int,
                      temperature: float = 1.0, seed: int = 0) -> dict[str, float]:
     """Throughput and per-token latency of :func:`genforge.sampling.generate_batch` with ``batch`` copies of
-    ``prompt``, after one short warm-up call (tracing and compilation are not counted).
+    ``prompt``, after one short warm-up call that compiles the same decoding loop (``generate_batch`` decodes whole
+    chunks whatever the token count), so tracing and compilation are not counted.
 
     Args:
         batch: rows decoded together, ``>= 1``.
@@ -64,7 +65,7 @@ def generation_speed(model, tokenizer: Tokenizer, prompt: str, *, batch: int, to
 
 
 def step_latency(stepper, *, tokens: int, first_token: int = 0) -> dict[str, float]:
-    """Per-token latency of batch-1 greedy decoding with ``stepper`` (:class:`genforge.sampling.LSTMStepper` or
+    """Per-token latency of batch-1 greedy decoding with ``stepper`` (a :class:`genforge.sampling.Stepper` or
     :class:`genforge.litert.LiteRTStepper`): the model step alone, without sampling, after 10 warm-up steps.
 
     Args:

@@ -24,7 +24,8 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
 
     Input: a DataFrame with a string column ``prompt`` (MLflow also turns ``{"prompt": "..."}`` into one).
     Params: ``max_new_tokens`` (int), ``temperature`` (float, 0 = greedy), ``top_k`` (int, 0 = off), ``top_p``
-    (float), ``seed`` (int). Output: a DataFrame with a string column ``text``, the continuation of each prompt.
+    (float), ``seed`` (int), ``stop`` (list of strings: each text ends before the first of them). Output: a DataFrame
+    with a string column ``text``, the continuation of each prompt.
     """
 
     def load_context(self, context):
@@ -43,7 +44,8 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
                      temperature=float(params.get("temperature", 0.8)),
                      top_k=int(params.get("top_k", 0)),
                      top_p=float(params.get("top_p", 1.0)),
-                     seed=int(params.get("seed", 0)))
+                     seed=int(params.get("seed", 0)),
+                     stop=[str(x) for x in params.get("stop", None) or ()])
             for p in prompts
         ]
         return pd.DataFrame({"text": texts})

@@ -66,7 +66,29 @@ def _tf():
     return tf
 
 
-class LSTMStepper:
+class Stepper:
+    """The incremental decoder of one architecture: ``initial_state(batch)`` and ``step_tensors(tokens, state)``
+    (subclasses), compiled once as ``step`` for numpy callers."""
+
+    def __init__(self):
+        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+
+    def step_tensors(self, tokens, state):
+        """One decoding step on tensors: ``tokens int32 (B,)`` and the state to logits ``(B, V)`` and the new
+        state. Not compiled, so that it traces into another graph (the decoding loops, the LiteRT export)."""
+        raise NotImplementedError
+
+    def initial_state(self, batch: int):
+        """The state before the first token, for ``batch`` rows."""
+        raise NotImplementedError
+
+    def step(self, tokens: np.ndarray, state):
+        """Feed ``tokens`` (``int32 (B,)``); return logits ``float32 (B, V)`` as numpy and the new state."""
+        logits, state = self._compiled(np.asarray(tokens, dtype=np.int32), state)
+        return np.array(logits, dtype=np.float32), state
+
+
+class LSTMStepper(Stepper):
     """Incremental decoding of an LSTM generator built by :func:`genforge.models.build_lstm`: one token at a time,
     carrying each layer's ``(h, c)`` state, with the same layers and weights as the full model.
 
@@ -80,12 +102,11 @@ class LSTMStepper:
         self.embedding = model.get_layer("embedding")
         self.lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
         self.head = model.get_layer("logits")
-        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+        super().__init__()
 
     def step_tensors(self, tokens, states):
-        """One decoding step on tensors, not compiled (to trace into another graph, as the LiteRT export does):
-        ``tokens int32 (B,)`` and ``[(h, c)]`` per layer, each ``float32 (B, units)``, to logits ``(B, V)`` and the
-        new states."""
+        """``tokens int32 (B,)`` and ``[(h, c)]`` per layer, each ``float32 (B, units)``, to logits ``(B, V)`` and
+        the new states."""
         x = self.embedding(tokens)  # (B, E)
         new_states = []
         for lstm, (h, c) in zip(self.lstms, states, strict=True):
@@ -98,13 +119,8 @@ class LSTMStepper:
         return [(np.zeros((batch, layer.units), np.float32), np.zeros((batch, layer.units), np.float32))
                 for layer in self.lstms]
 
-    def step(self, tokens: np.ndarray, states):
-        """Feed ``tokens`` (``int32 (B,)``); return logits ``float32 (B, V)`` as numpy and the new states."""
-        logits, states = self._compiled(np.asarray(tokens, dtype=np.int32), states)
-        return np.array(logits, dtype=np.float32), states
 
-
-class MLPStepper(LSTMStepper):
+class MLPStepper(Stepper):
     """Incremental decoding of an MLP generator (:func:`genforge.models.build_mlp`): the state is the buffer of the
     last ``context`` token embeddings, ``float32 (B, context, E)``, zeros at the start as in the full model."""
 
@@ -117,7 +133,7 @@ class MLPStepper(LSTMStepper):
         self.head = model.get_layer("logits")
         self.width = self.embedding.output_dim
         self._keras = keras
-        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+        super().__init__()
 
     def step_tensors(self, tokens, buffer):
         """``tokens int32 (B,)`` and the buffer ``(B, context, E)`` to logits ``(B, V)`` and the new buffer."""
@@ -129,10 +145,11 @@ class MLPStepper(LSTMStepper):
         return self.head(x), buffer
 
     def initial_state(self, batch: int):
+        """Zero embeddings, ``float32 (batch, context, E)``."""
         return np.zeros((batch, self.context, self.width), np.float32)
 
 
-class GPTStepper(LSTMStepper):
+class GPTStepper(Stepper):
     """Incremental decoding of a GPT generator (:func:`genforge.models.build_gpt`) with a key/value cache.
 
     The state is ``(keys, values, positions, tokens)``: per block, keys and values ``(B, H, S, D)`` of the tokens
@@ -157,9 +174,10 @@ class GPTStepper(LSTMStepper):
         self.size = self.wpe.block_size
         self.keep = max(self.size // 2 - 1, 1)
         self._keras = keras
-        self._compiled = _tf().function(self.step_tensors, reduce_retracing=True)
+        super().__init__()
 
     def initial_state(self, batch: int):
+        """Zero caches, positions and token history (see the class docstring for the shapes)."""
         b = self.blocks[0]
         shape = (batch, b.n_head, self.size, b.head_dim)
         zeros = [np.zeros(shape, np.float32) for _ in self.blocks]
@@ -285,7 +303,8 @@ def _decoder(model):
 
     @tf.function(jit_compile=True)
     def decode(logits, state, n, start, seeds, banned, temperature, top_k, top_p):
-        """``n`` (a Python int: XLA needs the loop's length) new tokens per row from the given logits and state;
+        """``n`` (a Python int: XLA needs the loop's length; callers always pass their ``chunk``, so one compilation
+        serves every ``max_new_tokens``) new tokens per row from the given logits and state;
         token ``start + i`` of row ``b`` uses the noise ``stateless_uniform(seed=(seeds[b], start + i))``, independent
         of the other rows. Compiled with XLA: one fused loop (about 4x faster than the plain graph for the LSTM on a
         CPU, 7x for the GPT)."""
@@ -344,7 +363,9 @@ def generate_batch(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_t
     Args:
         stop: stop sequences: a row's text ends before the first occurrence of any of them; decoding ends early once
             every row has one.
-        chunk: tokens decoded per compiled call (between two checks for stop sequences).
+        chunk: tokens decoded per compiled call (between two checks for stop sequences). Every call decodes a whole
+            chunk, so a model and batch size compile the loop once whatever ``max_new_tokens`` is; the surplus of the
+            last call is dropped (the tokens kept do not depend on ``chunk``).
         step_seconds: if given, one entry per generated token is appended: the wall time of its chunk divided by the
             chunk's tokens, in seconds (the time of one step for every row).
 
@@ -363,7 +384,8 @@ def generate_batch(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_t
     tf = _tf()
     ids = [tokenizer.encode_prompt(p) for p in prompts]
     stepper, read, decode = _decoder(model)
-    padded = np.zeros((len(ids), max(len(x) for x in ids)), np.int32)
+    # prompts are padded to a power of two (at least 16) so that prompts of many lengths share a few compilations
+    padded = np.zeros((len(ids), max(16, 1 << (max(len(x) for x in ids) - 1).bit_length())), np.int32)
     for row, x in zip(padded, ids, strict=True):
         row[:len(x)] = x
     logits, state = read(tf.constant(padded), tf.constant([len(x) for x in ids], tf.int32),
@@ -373,14 +395,14 @@ def generate_batch(model, tokenizer: Tokenizer, prompts: list[str], *, max_new_t
     seeds = tf.constant([seed + i for i in range(len(ids))], tf.int64)
     out = np.zeros((len(ids), 0), np.int32)
     while out.shape[1] < max_new_tokens:
-        n = min(chunk, max_new_tokens - out.shape[1])
+        take = min(chunk, max_new_tokens - out.shape[1])  # the last call decodes a whole chunk and keeps ``take``
         start = time.perf_counter()
-        tokens, logits, state = decode(logits, state, n, tf.constant(out.shape[1], tf.int64), seeds,
+        tokens, logits, state = decode(logits, state, chunk, tf.constant(out.shape[1], tf.int64), seeds,
                                        tf.constant(banned), tf.constant(temperature, tf.float32),
                                        tf.constant(top_k, tf.int32), tf.constant(top_p, tf.float32))
-        out = np.concatenate([out, tokens.numpy()], axis=1)
+        out = np.concatenate([out, tokens.numpy()[:, :take]], axis=1)
         if step_seconds is not None:
-            step_seconds.extend([(time.perf_counter() - start) / n] * n)
+            step_seconds.extend([(time.perf_counter() - start) / chunk] * take)
         if stop and all(_cut(tokenizer.decode(row), stop)[1] for row in out):
             break
     return [_cut(tokenizer.decode(row[:max_new_tokens]), stop)[0] for row in out]
@@ -392,7 +414,8 @@ def generate_full_window(model, tokenizer: Tokenizer, prompts: list[str], *, max
     ``window`` tokens (all of them while fewer), as nanoGPT's ``generate`` does with ``block_size``. The loop is one
     ``tf.function`` with :func:`generate_batch`'s sampler, so greedy outputs agree with it while the whole context
     fits the window. When every step sees exactly ``window`` tokens (prompts at least that long) the loop is
-    compiled with XLA, as :func:`generate_batch`'s is; with a growing context the shapes change and it is not.
+    compiled with XLA, as :func:`generate_batch`'s is; with a growing context the shapes change and it is not. The
+    loop is kept on the model, so a second call of the same shapes is not traced or compiled again.
 
     Args:
         prompts: all of the same length in tokens.
@@ -414,19 +437,24 @@ def generate_full_window(model, tokenizer: Tokenizer, prompts: list[str], *, max
     banned = np.zeros(model.output_shape[-1], bool)
     banned[list(tokenizer.never_generate)] = True
     seeds = tf.constant([seed + i for i in range(len(prompts))], tf.int64)
+    loops = model.__dict__.setdefault("_genforge_full_window", {})  # compiled once per (window, tokens, fixed)
+    if (window, max_new_tokens, fixed) not in loops:
 
-    @tf.function(jit_compile=fixed)
-    def run(context):
-        out = tf.TensorArray(tf.int32, size=max_new_tokens)
-        for i in tf.range(max_new_tokens):
-            tf.autograph.experimental.set_loop_options(
-                shape_invariants=[(context, tf.TensorShape([None, window if fixed else None]))])
-            logits = tf.cast(model(context, training=False)[:, -1], tf.float32)
-            noise = row_noise(seeds, tf.cast(i, tf.int64), int(banned.size))
-            token = sample_logits(tf.where(banned[None, :], -np.inf, logits), tf.constant(temperature, tf.float32),
-                                  tf.constant(0), tf.constant(1.0), noise)
-            out = out.write(i, token)
-            context = tf.concat([context, token[:, None]], axis=1)[:, -window:]
-        return tf.transpose(out.stack())
+        @tf.function(jit_compile=fixed)
+        def run(context, seeds, banned, temperature):
+            out = tf.TensorArray(tf.int32, size=max_new_tokens)
+            for i in tf.range(max_new_tokens):
+                tf.autograph.experimental.set_loop_options(
+                    shape_invariants=[(context, tf.TensorShape([None, window if fixed else None]))])
+                logits = tf.cast(model(context, training=False)[:, -1], tf.float32)
+                noise = row_noise(seeds, tf.cast(i, tf.int64), tf.shape(banned)[0])
+                token = sample_logits(tf.where(banned[None, :], -np.inf, logits), temperature, tf.constant(0),
+                                      tf.constant(1.0), noise)
+                out = out.write(i, token)
+                context = tf.concat([context, token[:, None]], axis=1)[:, -window:]
+            return tf.transpose(out.stack())
 
-    return [tokenizer.decode(row) for row in run(tf.constant(ids[:, -window:], tf.int32)).numpy()]
+        loops[(window, max_new_tokens, fixed)] = run
+    tokens = loops[(window, max_new_tokens, fixed)](tf.constant(ids[:, -window:], tf.int32), seeds,
+                                                     tf.constant(banned), tf.constant(temperature, tf.float32))
+    return [tokenizer.decode(row) for row in tokens.numpy()]

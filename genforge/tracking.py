@@ -231,6 +231,7 @@ def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
             ParamSpec("top_k", "long", 0),
             ParamSpec("top_p", "double", 1.0),
             ParamSpec("seed", "long", 0),
+            ParamSpec("stop", "string", [], (-1,)),
         ]),
     )
     with mlflow.start_run(run_id=run_id):

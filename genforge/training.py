@@ -4,6 +4,7 @@ evaluate stage."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -134,7 +135,8 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
     With ``checkpoint``, the run saves its whole state there every ``cfg.checkpoint_steps`` steps and at each epoch's
     end (:class:`genforge.checkpoint.TrainingState`), and a run started again with the same folder continues from
     the last save: same weights, optimizer moments, learning-rate step, data position and early-stopping state, so it
-    ends where an uninterrupted run ends.
+    ends where an uninterrupted run ends. Under ``MultiWorkerMirroredStrategy`` ``checkpoint`` is ignored (with a
+    warning): every worker would have to resume from the same step, and only the chief writes.
 
     Args:
         cfg: the ``train`` section of params.yaml.
@@ -171,6 +173,10 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
                           steps_per_execution=cfg.steps_per_execution)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _work_around_multi_worker_fit(model)
+        if checkpoint is not None:  # the workers cannot resume together from one process's checkpoint
+            logging.getLogger(__name__).warning(
+                "multi-worker training does not checkpoint (%s is not written): a killed run starts over", checkpoint)
+            checkpoint = None
     state = TrainingState(checkpoint, steps_per_epoch=steps, patience=cfg.patience, every=cfg.checkpoint_steps)
     state.set_model(model)
     done = state.restore(model)

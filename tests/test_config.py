@@ -100,3 +100,21 @@ def test_duplicate_yaml_key_is_refused(tmp_path):
     path.write_bytes(b"seed: \xff\n")
     with pytest.raises(GenForgeError, match="cannot read the params file"):
         load_params(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "profiles").glob("*.yaml")))
+def test_every_profile_applies_and_validates(name):
+    from genforge.cli import profile_overrides
+
+    args = profile_overrides(name)
+    assert args[0] == "-S" and len(args) % 2 == 0
+    sections = {a.split(".")[0] for a in args[1::2]}
+    assert "train" in sections and sections <= set(Params.model_fields)
+    assert all("=" in a for a in args[1::2])
+
+
+def test_unknown_profile_lists_the_known_ones():
+    from genforge.cli import profile_overrides
+
+    with pytest.raises(GenForgeError, match=r"no such profile \(profiles: cpu, cpu-gpt, cpu-mlp, cpu-quick"):
+        profile_overrides("tpu")

@@ -61,6 +61,9 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
             "--seed", "3"]
     first, second = run(args, project).stdout, run(args, project).stdout
     assert first == second and first.startswith("KING:") and len(first.rstrip("\n")) >= 5 + 50 - 1
+    stop = first[15:17]
+    cut = run([*args, "--stop", stop, "--stop", "QQQQ"], project).stdout
+    assert cut == first[:first.index(stop, 5)] + "\n"
     bad = run(["genforge", "generate", "--model", "models/optimized", "--prompt", "K~NG"], project, check=False)
     assert bad.returncode == 2 and "outside the model's vocabulary" in bad.stderr
 

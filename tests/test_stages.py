@@ -141,6 +141,10 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     net, tok = load_generator(project / "models/optimized")
     assert out["text"][0] == generate(net, tok, "KING:", max_new_tokens=40, temperature=0.7, seed=5)
     assert len(out["text"][0]) == 40
+    stop = out["text"][0][10:12]  # the text ends before the first occurrence of a stop sequence
+    cut = model.predict(pd.DataFrame({"prompt": ["KING:"]}),
+                        params={"max_new_tokens": 40, "temperature": 0.7, "seed": 5, "stop": [stop]})
+    assert cut["text"][0] == out["text"][0][:out["text"][0].index(stop)]
 
     # a model trained for 0 epochs fails the gate: registered (version 2) but with no alias
     edit_params(project, lambda p: p["train"].update(epochs=0))

@@ -89,6 +89,7 @@ def test_two_worker_multiworker_mirrored_matches_one_worker(tmp_path):
     config = {"train": cfg, "seed": 5, "checkpoint": None}
     one = result(run_script(tmp_path, "one", config))
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    config["checkpoint"] = str(tmp_path / "checkpoint")  # ignored: multi-worker runs do not resume
     procs = [run_script(tmp_path, f"worker{i}", config, wait=False, env={"TF_CONFIG": json.dumps(
         {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}) for i in range(2)]
     outs = []
@@ -104,6 +105,8 @@ def test_two_worker_multiworker_mirrored_matches_one_worker(tmp_path):
         for a, b in zip(out["history"], one["history"], strict=True):
             assert abs(a["loss"] - b["loss"]) < 1e-4 and abs(a["val_loss"] - b["val_loss"]) < 1e-4
     assert outs[0]["val_loss"] == outs[1]["val_loss"]  # the workers hold the same weights
+    assert not (tmp_path / "checkpoint").exists()
+    assert "multi-worker training does not checkpoint" in stderr
 
 
 def test_bad_tf_config_and_non_chief_stage(monkeypatch):

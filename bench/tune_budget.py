@@ -1,0 +1,69 @@
+"""Choose a CPU profile for a wall-time budget without looking at the val split.
+
+    python bench/tune_budget.py --budget 70 --profile cpu --set units=256 learning_rate=0.005 ...
+
+Trains on the first 90 % of tiny Shakespeare's train split and scores the last 10 % of it (the *tuning* slice, about
+100,000 characters the run never trains on); nanoGPT's val split is not read. Each ``--set`` is one candidate: a
+space-separated list of ``key=value`` overrides of the profile's train section (values parsed as YAML; nested keys as
+``gpt.n_layer=2``). For each candidate it prints the tuning-slice loss (nats) at the budget and when it first fell to
+1.898, with the clock of :mod:`quality` (tracing and compilation included). Prints figures; no pass or fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+from common import profile_train, shakespeare, val_loss
+from quality import TARGET, Clock, steps_per_second
+
+from genforge.training import fit_generator
+
+
+def overrides(spec: str) -> dict:
+    """``"a=1 gpt.n_layer=2"`` -> ``{"a": 1, "gpt": {"n_layer": 2}}``."""
+    out: dict = {}
+    for item in spec.split():
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--budget", type=float, default=70)
+    parser.add_argument("--check-every", type=float, default=5.0)
+    parser.add_argument("--set", dest="candidates", nargs="+", default=[""])
+    args = parser.parse_args()
+    train, _, chars = shakespeare()  # the val split is dropped here
+    cut = int(0.9 * len(train))
+    fit_part, tune = train[:cut], train[cut:]
+    print(f"train on {len(fit_part):,} characters, tune on {len(tune):,}; profile {args.profile}, "
+          f"budget {args.budget:.0f} s")
+    print("candidate | steps | tuning loss | first <= 1.898 at s | checks (s, loss)")
+    for spec in args.candidates:
+        base = profile_train(args.profile).model_dump()
+        for key, value in overrides(spec).items():
+            base[key] = {**base[key], **value} if isinstance(value, dict) else value
+        probe = dict(base, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
+        rate = steps_per_second(probe, fit_part, tune)
+        spe = base["steps_per_execution"]
+        steps = max(int(args.budget * rate) // spe, 1) * spe
+        cfg = profile_train(args.profile, **dict(base, epochs=1, steps_per_epoch=steps, val_batches=1,
+                                                   checkpoint_steps=0, sample_tokens=0))
+        clock = Clock(args.budget, args.check_every, tune, cfg.seq_len)
+        _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=1337, callbacks=[clock])
+        loss = val_loss(state.model, tune, cfg.seq_len)
+        if clock.reached is None and loss <= TARGET:
+            clock.reached = clock.elapsed()
+        reached = "-" if clock.reached is None else f"{clock.reached:.1f}"
+        print(f"{spec or '(profile)'} | {state.step} | {loss:.4f} | {reached} | {clock.checks}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
