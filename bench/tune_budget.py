@@ -1,6 +1,6 @@
 """Choose a CPU profile for a wall-time budget without looking at the val split.
 
-    python bench/tune_budget.py --budget 70 --profile cpu --set "units=128 batch_size=16" "units=256 learning_rate=0.005"
+    python bench/tune_budget.py --budget 70 --set "units=128 batch_size=16" "units=256 learning_rate=0.005"
 
 Trains on the first 90 % of tiny Shakespeare's train split and scores the last 10 % of it (the *tuning* slice, about
 100,000 characters the run never trains on); nanoGPT's val split is not read. Each ``--set`` is one candidate: a
