@@ -36,13 +36,17 @@ def shakespeare() -> tuple[np.ndarray, np.ndarray, list[str]]:
     return ids[:n], ids[n:], chars
 
 
-def profile_train(name: str, **update) -> Train:
-    """The ``train`` section of params.yaml with ``profiles/<name>.yaml`` applied, then ``update``."""
+def merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s keys set; a nested section (``gpt``, ``mlp``) is merged key by key."""
+    return {**base, **{k: {**base[k], **v} if isinstance(v, dict) else v for k, v in over.items()}}
+
+
+def profile_train(name: str, over: dict | None = None, **update) -> Train:
+    """The ``train`` section of params.yaml with ``profiles/<name>.yaml`` applied, then ``over`` (nested sections
+    merged), then ``update``."""
     base = load_params(REPO / "params.yaml").train.model_dump()
-    over = (yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text()) or {}).get("train", {})
-    for key, value in over.items():
-        base[key] = {**base[key], **value} if isinstance(value, dict) else value
-    return Train(**{**base, **update})
+    profile = (yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text()) or {}).get("train", {})
+    return Train(**{**merge(merge(base, profile), over or {}), **update})
 
 
 def val_loss(model, val: np.ndarray, seq_len: int) -> float:

@@ -57,10 +57,10 @@ class Clock(keras.callbacks.Callback):
 
 
 def steps_per_second(cfg, train, val) -> float:
-    """Training steps per second of ``cfg`` (a profile name or a ``Train`` field dict) after tracing and
-    compilation, from a 60-step calibration run."""
-    cfg = (profile_train(cfg, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
-           if isinstance(cfg, str) else profile_train("cpu", **cfg))
+    """Training steps per second of ``cfg`` (a ``Train``) after tracing and compilation, from a 60-step
+    calibration run."""
+    cfg = cfg.model_copy(update=dict(epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0,
+                                     sample_tokens=0))
     marks = []  # (steps done, time) per Keras report: every step, or every steps_per_execution steps
 
     class Mark(keras.callbacks.Callback):
@@ -99,7 +99,7 @@ def main() -> None:
     print("profile  | budget s | steps | tokens/s | val loss (nats) | first <= 1.898 at s | checks (s, loss)")
     spawn = multiprocessing.get_context("spawn")
     for name in args.profiles:
-        rate = steps_per_second(name, train, val)
+        rate = steps_per_second(profile_train(name), train, val)
         for budget in args.budgets:
             spe = profile_train(name).steps_per_execution
             steps = max(int(budget * rate) // spe, 1) * spe

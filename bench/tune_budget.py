@@ -47,15 +47,12 @@ def main() -> None:
           f"budget {args.budget:.0f} s")
     print("candidate | steps | tuning loss | first <= 1.898 at s | checks (s, loss)")
     for spec in args.candidates:
-        base = profile_train(args.profile).model_dump()
-        for key, value in overrides(spec).items():
-            base[key] = {**base[key], **value} if isinstance(value, dict) else value
-        probe = dict(base, epochs=1, steps_per_epoch=60, val_batches=1, checkpoint_steps=0, sample_tokens=0)
-        rate = steps_per_second(probe, fit_part, tune)
-        spe = base["steps_per_execution"]
+        candidate = profile_train(args.profile, overrides(spec))
+        rate = steps_per_second(candidate, fit_part, tune)
+        spe = candidate.steps_per_execution
         steps = max(int(args.budget * rate) // spe, 1) * spe
-        cfg = profile_train(args.profile, **dict(base, epochs=1, steps_per_epoch=steps, val_batches=1,
-                                                   checkpoint_steps=0, sample_tokens=0))
+        cfg = profile_train(args.profile, overrides(spec), epochs=1, steps_per_epoch=steps, val_batches=1,
+                            checkpoint_steps=0, sample_tokens=0)
         clock = Clock(args.budget, args.check_every, tune, cfg.seq_len)
         _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=1337, callbacks=[clock])
         loss = val_loss(state.model, tune, cfg.seq_len)
