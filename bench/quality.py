@@ -5,7 +5,8 @@ reaches nanoGPT's 1.898.
 
 For each profile and budget, a fresh model (seed 1337) is trained by GenForge's engine
 (``genforge.training.fit_generator``, the train stage's) on the first 90 % of tiny Shakespeare, with its cosine
-schedule stretched over the steps the budget allows at the rate measured in a short calibration run. The clock
+schedule stretched over the steps the budget allows at the rate measured in a short calibration run (in the timed
+run's process, with the profile's thread pools). The clock
 starts when ``fit()`` starts (graph tracing and XLA compilation included) and stops at the budget. Every
 ``--check-every`` seconds of training time, until it is reached, the whole val split is scored (the clock is paused
 meanwhile) to time the first val loss <= 1.898. Each timed run has a process of its own. Prints one row per run; no
@@ -72,9 +73,14 @@ def steps_per_second(cfg, train, val) -> float:
     return (marks[-1][0] - start[0]) / (marks[-1][1] - start[1])
 
 
-def run_budget(name: str, budget: float, steps: int, check_every: float) -> str:
-    """One timed run of profile ``name`` (``steps`` steps, stopped at ``budget`` seconds): its printed row."""
+def run_budget(name: str, budget: float, check_every: float) -> str:
+    """One timed run of profile ``name``, stopped at ``budget`` seconds, its schedule stretched over the steps the
+    calibration (:func:`steps_per_second`, in the same process and so with the same thread pools) expects: its
+    printed row."""
     train, val, chars = shakespeare()
+    rate = steps_per_second(profile_train(name), train, val)
+    spe = profile_train(name).steps_per_execution
+    steps = max(int(budget * rate) // spe, 1) * spe
     cfg = profile_train(name, epochs=1, steps_per_epoch=steps, val_batches=1, checkpoint_steps=0, sample_tokens=0)
     clock = Clock(budget, check_every, val, cfg.seq_len)
     _, state, _ = fit_generator(cfg, len(chars), train, val, seed=1337, callbacks=[clock])
@@ -99,14 +105,12 @@ def main() -> None:
     print("profile  | budget s | steps | tokens/s | val loss (nats) | first <= 1.898 at s | checks (s, loss)")
     spawn = multiprocessing.get_context("spawn")
     for name in args.profiles:
-        rate = steps_per_second(profile_train(name), train, val)
         for budget in args.budgets:
-            spe = profile_train(name).steps_per_execution
-            steps = max(int(budget * rate) // spe, 1) * spe
-            # each timed run in a fresh process: a third fit in one process once waited a minute before its first
-            # step (the main thread idle in tracing), which a fresh process never showed
+            # each timed run in a fresh process: a profile's thread pools (train.intra_op_threads, ...) can only be
+            # sized there, and a third fit in one process once waited a minute before its first step (the main
+            # thread idle in tracing), which a fresh process never showed
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                print(pool.submit(run_budget, name, budget, steps, args.check_every).result(), flush=True)
+                print(pool.submit(run_budget, name, budget, args.check_every).result(), flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ space-separated list of ``key=value`` overrides of the profile's train section (
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import yaml
 from common import profile_train, shakespeare, val_loss
@@ -33,6 +35,14 @@ def overrides(spec: str) -> dict:
     return out
 
 
+def tuning_split():
+    """``(fit, tune, chars)``: the first 90 % of the train split, its last 10 % and the vocabulary. The val split is
+    dropped here."""
+    train, _, chars = shakespeare()
+    cut = int(0.9 * len(train))
+    return train[:cut], train[cut:], chars
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="cpu")
@@ -40,26 +50,32 @@ def main() -> None:
     parser.add_argument("--check-every", type=float, default=5.0)
     parser.add_argument("--set", dest="candidates", nargs="+", default=[""])
     args = parser.parse_args()
-    train, _, chars = shakespeare()  # the val split is dropped here
-    cut = int(0.9 * len(train))
-    fit_part, tune = train[:cut], train[cut:]
+    fit_part, tune, _ = tuning_split()
     print(f"train on {len(fit_part):,} characters, tune on {len(tune):,}; profile {args.profile}, "
           f"budget {args.budget:.0f} s")
     print("candidate | steps | tuning loss | first <= 1.898 at s | checks (s, loss)")
-    for spec in args.candidates:
-        candidate = profile_train(args.profile, overrides(spec))
-        rate = steps_per_second(candidate, fit_part, tune)
-        spe = candidate.steps_per_execution
-        steps = max(int(args.budget * rate) // spe, 1) * spe
-        cfg = profile_train(args.profile, overrides(spec), epochs=1, steps_per_epoch=steps, val_batches=1,
-                            checkpoint_steps=0, sample_tokens=0)
-        clock = Clock(args.budget, args.check_every, tune, cfg.seq_len)
-        _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=1337, callbacks=[clock])
-        loss = val_loss(state.model, tune, cfg.seq_len)
-        if clock.reached is None and loss <= TARGET:
-            clock.reached = clock.elapsed()
-        reached = "-" if clock.reached is None else f"{clock.reached:.1f}"
-        print(f"{spec or '(profile)'} | {state.step} | {loss:.4f} | {reached} | {clock.checks}", flush=True)
+    spawn = multiprocessing.get_context("spawn")
+    for spec in args.candidates:  # each in a fresh process, as bench/quality.py's runs (its thread pools, no delay)
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            print(pool.submit(run_candidate, args.profile, spec, args.budget, args.check_every).result(), flush=True)
+
+
+def run_candidate(profile: str, spec: str, budget: float, check_every: float) -> str:
+    """Calibrate, then train candidate ``spec`` of ``profile`` for ``budget`` seconds: its printed row."""
+    fit_part, tune, chars = tuning_split()
+    candidate = profile_train(profile, overrides(spec))
+    rate = steps_per_second(candidate, fit_part, tune)
+    spe = candidate.steps_per_execution
+    steps = max(int(budget * rate) // spe, 1) * spe
+    cfg = profile_train(profile, overrides(spec), epochs=1, steps_per_epoch=steps, val_batches=1,
+                        checkpoint_steps=0, sample_tokens=0)
+    clock = Clock(budget, check_every, tune, cfg.seq_len)
+    _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=1337, callbacks=[clock])
+    loss = val_loss(state.model, tune, cfg.seq_len)
+    if clock.reached is None and loss <= TARGET:
+        clock.reached = clock.elapsed()
+    reached = "-" if clock.reached is None else f"{clock.reached:.1f}"
+    return f"{spec or '(profile)'} | {state.step} | {loss:.4f} | {reached} | {clock.checks}"
 
 
 if __name__ == "__main__":

@@ -151,6 +151,8 @@ class Train(_Section):
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16"]
     xla: bool
     steps_per_execution: int = Field(ge=1)
+    intra_op_threads: int = Field(ge=0)
+    inter_op_threads: int = Field(ge=0)
     epochs: int = Field(ge=0)
     steps_per_epoch: int = Field(ge=0)
     random_offsets: bool

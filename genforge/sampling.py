@@ -203,6 +203,25 @@ class GPTStepper(Stepper):
         positions = ops.where(full, self.keep, positions)
         return new_keys, new_values, positions, tokens
 
+    def prefill(self, prompt, lengths):
+        """Read whole prompts in one forward pass (prefill) instead of token by token: the same logits and state as
+        stepping through them, at the cost of one window. ``prompt int32 (B, P)`` with ``P <= S``, row ``b`` valid up
+        to ``lengths[b] >= 1``; the cache slots past a row's length hold the padding's keys, which its next steps
+        never attend to and overwrite. Returns the logits ``(B, V)`` after each row's last token and the state."""
+        ops = self._keras.ops
+        p = prompt.shape[1]
+        x = ops.cast(self.wpe(self.wte(prompt)), self.blocks[0].compute_dtype)  # (B, P, E)
+        pad = [[0, 0], [0, 0], [0, self.size - p], [0, 0]]
+        keys, values = [], []
+        for block in self.blocks:
+            k, v = block.keys_values(x)  # (B, H, P, D)
+            keys.append(ops.pad(ops.cast(k, "float32"), pad))
+            values.append(ops.pad(ops.cast(v, "float32"), pad))
+            x = block(x)
+        last = ops.take_along_axis(x, (lengths - 1)[:, None, None], axis=1)[:, 0]  # (B, E)
+        history = ops.pad(prompt, [[0, 0], [0, self.size - p]])
+        return self.head(self.ln_f(last)), (keys, values, lengths, history)
+
     def step_tensors(self, tokens, state):
         """``tokens int32 (B,)`` and the state to logits ``(B, V)`` and the new state."""
         ops = self._keras.ops
@@ -257,6 +276,17 @@ def sample_logits(logits, temperature, top_k, top_p, uniforms):
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     z = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(temperature, 1e-30)
     vocab = tf.shape(z)[-1]
+    truncate = (top_k > 0) & (top_k < vocab) | (top_p < 1.0)
+    z = tf.cond(truncate, lambda: _truncate(z, top_k, top_p), lambda: z)  # the sorts only when asked for
+    u = tf.clip_by_value(uniforms, 1e-12, 1.0 - 1e-7)
+    drawn = tf.argmax(z - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
+    return tf.where(temperature > 0, drawn, greedy)
+
+
+def _truncate(z, top_k, top_p):
+    """``z (B, V)`` with every token outside the ``top_k`` largest and outside the nucleus set to ``-inf``."""
+    tf = _tf()
+    vocab = tf.shape(z)[-1]
     k = tf.where((top_k > 0) & (top_k < vocab), top_k, vocab)
     kth = tf.gather(tf.math.top_k(z, k=k).values, k - 1, axis=-1)[:, None]
     z = tf.where(z >= kth, z, -np.inf)
@@ -264,10 +294,7 @@ def sample_logits(logits, temperature, top_k, top_p, uniforms):
     p = tf.nn.softmax(order, axis=-1)
     before = tf.cumsum(p, axis=-1, exclusive=True)
     kept = tf.where((before < top_p) | (top_p >= 1.0), order, np.inf)
-    z = tf.where(z >= tf.reduce_min(kept, axis=-1, keepdims=True), z, -np.inf)
-    u = tf.clip_by_value(uniforms, 1e-12, 1.0 - 1e-7)
-    drawn = tf.argmax(z - tf.math.log(-tf.math.log(u)), axis=-1, output_type=tf.int32)
-    return tf.where(temperature > 0, drawn, greedy)
+    return tf.where(z >= tf.reduce_min(kept, axis=-1, keepdims=True), z, -np.inf)
 
 
 def row_noise(seeds, step, vocab):
@@ -292,7 +319,11 @@ def _decoder(model):
     @tf.function(jit_compile=True)
     def read(prompt, lengths, state):
         """Feed the prompts (``int32 (B, P)``, row ``i`` valid up to ``lengths[i]``); rows whose prompt has ended
-        keep their logits and state, so no row ever reads padding. XLA-compiled once per prompt shape."""
+        keep their logits and state, so no row ever reads padding. A GPT reads prompts that fit its block in one
+        forward pass (:meth:`GPTStepper.prefill`). XLA-compiled once per prompt shape."""
+        if isinstance(stepper, GPTStepper) and prompt.shape[1] <= stepper.size:
+            logits, state = stepper.prefill(prompt, lengths)
+            return tf.cast(logits, tf.float32), state
         logits = tf.zeros([tf.shape(prompt)[0], model.output_shape[-1]], tf.float32)
         for t in tf.range(tf.shape(prompt)[1]):
             new_logits, new_state = stepper.step_tensors(prompt[:, t], state)

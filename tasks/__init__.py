@@ -15,7 +15,8 @@ from genforge.config import Params, load_params
 
 
 def run_stage(verb: str, fn: Callable[[Params], dict[str, Any]], argv: list[str] | None = None) -> int:
-    """Load params (``params.yaml`` or the path in ``argv[0]``), run ``fn``, print its result record.
+    """Load params (``params.yaml`` or the path in ``argv[0]``), size TensorFlow's thread pools
+    (:func:`genforge.training.set_threads`), run ``fn``, print its result record.
 
     A :class:`GenForgeError` is printed as ``<verb>: error: <message>`` and gives exit code 2; earlier outputs are
     untouched because every stage writes through temporary paths.
@@ -23,6 +24,10 @@ def run_stage(verb: str, fn: Callable[[Params], dict[str, Any]], argv: list[str]
     argv = sys.argv[1:] if argv is None else argv
     try:
         params = load_params(argv[0]) if argv else load_params()
+        if params.train.intra_op_threads or params.train.inter_op_threads:
+            from genforge.training import set_threads  # imports Keras: only for the stages that need it
+
+            set_threads(params.train)  # before the stage starts TensorFlow
         result = fn(params)
     except GenForgeError as e:
         print(f"{verb}: error: {e}", file=sys.stderr)

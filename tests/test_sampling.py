@@ -185,3 +185,27 @@ def test_generation_speed_figures(tiny_model):
     speed = generation_speed(model, tok, "ab", batch=3, tokens=6)
     assert speed["chars_per_second"] > 0
     assert 0 < speed["latency_ms_p50"] <= speed["latency_ms_p95"]
+
+
+def test_gpt_prefill_equals_reading_token_by_token():
+    import keras
+
+    keras.utils.set_random_seed(2)
+    tok = CharTokenizer.fit("abcdefgh \n")
+    model = build_gpt(tok.vocab_size, block_size=24, n_layer=2, n_head=2, n_embd=8)
+    stepper = make_stepper(model)
+    rows = [tok.encode("abc defg"), tok.encode("hg")]  # lengths 8 and 2, padded to 16
+    prompt = np.zeros((2, 16), np.int32)
+    for row, ids in zip(prompt, rows, strict=True):
+        row[:len(ids)] = ids
+    logits, (keys, values, positions, history) = stepper.prefill(prompt, np.array([8, 2], np.int32))
+    np.testing.assert_array_equal(positions, [8, 2])
+    for b, ids in enumerate(rows):
+        state = stepper.initial_state(1)
+        for token in ids:
+            step_logits, state = stepper.step(np.array([token]), state)
+        np.testing.assert_allclose(np.asarray(logits)[b], step_logits[0], atol=1e-5)
+        n = len(ids)
+        for cached, stepped in zip(keys + values, state[0] + state[1], strict=True):
+            np.testing.assert_allclose(np.asarray(cached)[b, :, :n], np.asarray(stepped)[0, :, :n], atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(history)[b, :n], ids)

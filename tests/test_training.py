@@ -153,3 +153,29 @@ def test_precision_and_steps_per_execution():
     assert np.isfinite([loss for _, loss in state.step_losses]).all()
     with pytest.raises(ValidationError, match="multiple of steps_per_execution"):
         Train.model_validate({**tiny_train().model_dump(), "steps_per_execution": 2, "checkpoint_steps": 5})
+
+
+def test_thread_pools_are_sized_in_a_fresh_process_and_kept_with_a_warning_after():
+    script = """
+import json, logging, sys
+from genforge.config import load_params
+from genforge.training import set_threads
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+base = load_params(sys.argv[1]).train
+assert set_threads(base)  # 0 and 0: TensorFlow's choice, nothing to do
+wanted = base.model_copy(update={"intra_op_threads": 1, "inter_op_threads": 2})
+assert set_threads(wanted)
+import tensorflow as tf
+print(float(tf.reduce_sum(tf.ones(3))))  # the runtime starts with those pools
+t = tf.config.threading
+print(json.dumps([t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads()]))
+assert set_threads(wanted)  # the same sizes again: fine
+print(set_threads(base.model_copy(update={"intra_op_threads": 2})))
+"""
+    out = subprocess.run([sys.executable, "-c", script, str(REPO / "params.yaml")], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["3.0", "[1, 2]"]
+    assert "TensorFlow already runs with 1 intra-op and 2 inter-op threads" in lines[2]
+    assert "train.intra_op_threads=2" in lines[2] and lines[3] == "False"
