@@ -1,5 +1,6 @@
 """Training throughput: GenForge's train-stage engine against a bare ``keras.Model.fit`` of the same model on the same
-batches, in the same process, as a ratio; and the GPT's model FLOP utilization.
+batches, in the same process (a fresh one per profile, with the profile's thread pools), as a ratio; and the GPT's
+model FLOP utilization.
 
     python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 2]
 
@@ -19,10 +20,12 @@ it as the attainable peak.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import keras
 import numpy as np
@@ -31,7 +34,7 @@ from common import profile_train, shakespeare
 
 from genforge.data import steps_per_epoch, training_dataset
 from genforge.models import compile_generator
-from genforge.training import build_generator, fit_generator, learning_rate
+from genforge.training import build_generator, fit_generator, learning_rate, set_threads
 
 
 class Timer(keras.callbacks.Callback):
@@ -98,25 +101,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    train, val, _ = shakespeare()
     theoretical, measured = cpu_peak()
     print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores x clock x 32); "
           f"2048^2 matmul: {measured / 1e9:.0f} GFLOP/s")
     print("profile | bare keras tokens/s | genforge tokens/s | ratio | FLOPs/token | genforge MFU (peak / matmul)")
-    for name in args.profiles:
-        cfg = profile_train(name, checkpoint_steps=100, sample_tokens=0)
-        spe = cfg.steps_per_execution
-        steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, -(-(args.steps + 20) // spe) * spe)
-        bare, ours = [], []
-        for _ in range(args.rounds):
-            bare.append(bare_fit(cfg, train, steps))
-            ours.append(genforge_fit(cfg, train, val, steps))
-        b, g = statistics.median(bare), statistics.median(ours)
-        f = flops_per_token(cfg)
-        print(f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {f / 1e6:9.2f} M | "
-              f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  (rounds: bare {bare}, "
-              f"genforge {ours})", flush=True)
+    spawn = multiprocessing.get_context("spawn")
+    for name in args.profiles:  # each in a fresh process, so that the profile's thread pools apply to both sides
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            print(pool.submit(run_profile, name, args.steps, args.rounds, theoretical, measured).result(), flush=True)
 
+
+def run_profile(name: str, steps: int, rounds: int, theoretical: float, measured: float) -> str:
+    """Both sides of profile ``name``, alternating ``rounds`` times: its printed row."""
+    train, val, _ = shakespeare()
+    cfg = profile_train(name, checkpoint_steps=100, sample_tokens=0)
+    set_threads(cfg)  # before either side starts TensorFlow
+    spe = cfg.steps_per_execution
+    steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, -(-(steps + 20) // spe) * spe)
+    bare, ours = [], []
+    for _ in range(rounds):
+        bare.append(bare_fit(cfg, train, steps))
+        ours.append(genforge_fit(cfg, train, val, steps))
+    b, g = statistics.median(bare), statistics.median(ours)
+    f = flops_per_token(cfg)
+    return (f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {f / 1e6:9.2f} M | "
+            f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  (rounds: bare {bare}, "
+            f"genforge {ours})")
 
 if __name__ == "__main__":
     main()
