@@ -62,11 +62,12 @@ def set_threads(cfg: Train) -> bool:
     """Size TensorFlow's thread pools as ``cfg.intra_op_threads`` (threads inside one op) and
     ``cfg.inter_op_threads`` (ops run at once); 0 leaves TensorFlow's choice (``tf.config.threading``).
 
-    On 2 CPU cores a small LSTM trains about 1.3x faster with 1 intra-op and 2 inter-op threads than with
-    TensorFlow's default (measured by ``bench/quality.py``): its many small ops of each time step then run side by
-    side instead of each splitting over both cores. The pools can only be sized before TensorFlow starts its runtime,
-    so every stage calls this first; a process whose runtime already runs with other sizes keeps them and logs a
-    warning (the sizes change speed, never results beyond float rounding).
+    On 2 CPU cores the ``cpu-quick`` LSTM-192 took 1.1x to 1.3x the steps per second with 1 intra-op and 2 inter-op
+    threads than with TensorFlow's default pools in ``bench/tune_budget.py`` runs (a bare Keras fit of it, 1.35x to
+    2x): its many small ops of each time step run side by side instead of each splitting over both cores. The pools
+    can only be sized before TensorFlow starts its runtime, so every stage calls this first; a process whose runtime
+    already runs with other sizes keeps them and logs a warning (the sizes change speed, never results beyond float
+    rounding).
 
     Returns:
         Whether the pools now have the requested sizes.
