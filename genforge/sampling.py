@@ -184,24 +184,12 @@ class GPTStepper(Stepper):
         return (zeros, [z.copy() for z in zeros], np.zeros(batch, np.int32), np.zeros((batch, self.size), np.int32))
 
     def _refill(self, state):
-        """Rows whose cache is full: re-encode their last ``keep`` tokens at positions ``0 .. keep - 1``."""
-        ops = self._keras.ops
-        keys, values, positions, tokens = state
-        full = positions >= self.size  # (B,)
-        recent = tokens[:, self.size - self.keep:]  # (B, keep)
-        x = self.wpe(self.wte(recent))
-        pad = [[0, 0], [0, 0], [0, self.size - self.keep], [0, 0]]
-        new_keys, new_values = [], []
-        for block, k_old, v_old in zip(self.blocks, keys, values, strict=True):
-            k, v = block.keys_values(x)
-            rows = full[:, None, None, None]
-            new_keys.append(ops.where(rows, ops.pad(ops.cast(k, k_old.dtype), pad), k_old))
-            new_values.append(ops.where(rows, ops.pad(ops.cast(v, v_old.dtype), pad), v_old))
-            x = block(x)
-        moved = ops.pad(recent, [[0, 0], [0, self.size - self.keep]])
-        tokens = ops.where(full[:, None], moved, tokens)
-        positions = ops.where(full, self.keep, positions)
-        return new_keys, new_values, positions, tokens
+        """Rows whose cache is full: re-encode their last ``keep`` tokens at positions ``0 .. keep - 1`` (a
+        :meth:`prefill` of them); the other rows keep their state."""
+        full = state[2] >= self.size  # (B,)
+        recent = state[3][:, self.size - self.keep:]  # (B, keep)
+        _, fresh = self.prefill(recent, self._keras.ops.full_like(state[2], self.keep))
+        return _where_rows(full, fresh, state)
 
     def prefill(self, prompt, lengths):
         """Read whole prompts in one forward pass (prefill) instead of token by token: the same logits and state as
@@ -304,6 +292,13 @@ def row_noise(seeds, step, vocab):
     return tf.vectorized_map(lambda s: tf.random.stateless_uniform([vocab], tf.stack([s, step])), seeds)
 
 
+def _where_rows(rows, new, old):
+    """Each tensor of the structure ``new`` where ``rows`` (bool ``(B,)``) is true, else the same tensor of ``old``."""
+    tf = _tf()
+    return tf.nest.map_structure(
+        lambda n, o: tf.where(tf.reshape(rows, [-1] + [1] * (len(n.shape) - 1)), n, o), new, old)
+
+
 def _decoder(model):
     """The compiled decoding loops of ``model`` (made once per model object and kept on it)."""
     cached = getattr(model, "_genforge_decoder", None)
@@ -311,10 +306,6 @@ def _decoder(model):
         return cached
     tf = _tf()
     stepper = make_stepper(model)
-
-    def where_rows(live, new, old):
-        return tf.nest.map_structure(
-            lambda n, o: tf.where(tf.reshape(live, [-1] + [1] * (len(n.shape) - 1)), n, o), new, old)
 
     @tf.function(jit_compile=True)
     def read(prompt, lengths, state):
@@ -329,7 +320,7 @@ def _decoder(model):
             new_logits, new_state = stepper.step_tensors(prompt[:, t], state)
             live = t < lengths
             logits = tf.where(live[:, None], tf.cast(new_logits, tf.float32), logits)
-            state = where_rows(live, new_state, state)
+            state = _where_rows(live, new_state, state)
         return logits, state
 
     @tf.function(jit_compile=True)

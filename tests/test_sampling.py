@@ -209,3 +209,22 @@ def test_gpt_prefill_equals_reading_token_by_token():
         for cached, stepped in zip(keys + values, state[0] + state[1], strict=True):
             np.testing.assert_allclose(np.asarray(cached)[b, :, :n], np.asarray(stepped)[0, :, :n], atol=1e-5)
         np.testing.assert_array_equal(np.asarray(history)[b, :n], ids)
+
+
+def test_gpt_refill_equals_reading_the_kept_tokens_afresh():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    tok = CharTokenizer.fit("abcdefgh \n")
+    model = build_gpt(tok.vocab_size, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    stepper = make_stepper(model)
+    assert stepper.keep == 3  # 8 // 2 - 1
+    ids = tok.encode("abc defgh")  # 9 tokens: the 9th finds the cache full
+    state = stepper.initial_state(1)
+    for token in ids:
+        logits, state = stepper.step(np.array([token]), state)
+    np.testing.assert_array_equal(state[2], [4])  # the 3 kept tokens at positions 0..2, the 9th at 3
+    fresh = stepper.initial_state(1)
+    for token in ids[5:]:  # the last 3 of the full cache, then the 9th, read from an empty cache
+        expected, fresh = stepper.step(np.array([token]), fresh)
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
