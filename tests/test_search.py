@@ -116,9 +116,13 @@ def _trials(project: Path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not (project / "search/study.db").exists():
         return []
+    import sqlalchemy.exc
+
     try:
         study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'search/study.db'}")
     except KeyError:  # not created yet
+        return []
+    except sqlalchemy.exc.IntegrityError:  # this poll and the search both created the schema: the next poll reads it
         return []
     return study.get_trials(deepcopy=False)
 
