@@ -27,7 +27,7 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] = 500,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.8,
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] = 0,
-    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="nucleus sampling mass; 1 = off")] = 1.0,
+    top_p: Annotated[float, typer.Option(max=1.0, help="nucleus sampling mass, in (0, 1]; 1 = off")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = 0,
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,

@@ -48,6 +48,13 @@ class _Source(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # the pin: see genforge.sources
 
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _digest_is_text(cls, value):
+        if isinstance(value, int | float):  # YAML reads an all-digit digest as a number
+            raise ValueError(f"YAML read the digest as a number ({value!r}); quote it: sha256: '<64 hex digits>'")
+        return value
+
     @field_validator("name")
     @classmethod
     def _not_the_manifest(cls, name: str) -> str:

@@ -81,6 +81,7 @@ def test_dvc_yaml_params_and_tasks_agree():
         (lambda p: p["evaluate"].update(temperatures=[-1.0]), "evaluate.temperatures.0"),
         (lambda p: p["register"].update(model_name="bad/name"), "register.model_name"),
         (lambda p: p["collect"]["sources"][0].update(name=".."), "collect.sources.0.name"),
+        (lambda p: p["collect"]["sources"][0].update(sha256=0), "YAML read the digest as a number (0); quote it"),
         (lambda p: p["collect"]["sources"][0].update(name="manifest.json"), "collect stage's own file"),
     ],
 )
