@@ -116,17 +116,18 @@ class TransformerBlock(keras.layers.Layer):
         return x + self.resid_drop(self.fc_proj(self.fc(self.ln_2(x))), training=training)
 
     def call(self, x, training=False):
+        return self.forward(x, training)[0]
+
+    def forward(self, x, training=False):
+        """The block on ``x (B, T, E)``: its output ``(B, T, E)`` and the keys and values of every position, each
+        ``(B, H, T, D)`` (what a cache holds; a prefill keeps them)."""
         q, k, v = ops.split(self.c_attn(self.ln_1(x)), 3, axis=-1)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
         t = ops.shape(x)[1]
         causal = ops.tril(ops.ones((t, t), dtype="bool"))[None, None]
-        y = self._merge(self._attend(self._heads(q), self._heads(k), self._heads(v), causal, training))
+        y = self._merge(self._attend(q, k, v, causal, training))
         x = x + self.resid_drop(self.c_proj(y), training=training)
-        return self._mlp(x, training)
-
-    def keys_values(self, x):
-        """Keys and values of every position of ``x (B, T, E)``, each ``(B, H, T, D)``: what a cache holds."""
-        _, k, v = ops.split(self.c_attn(self.ln_1(x)), 3, axis=-1)
-        return self._heads(k), self._heads(v)
+        return self._mlp(x, training), k, v
 
     def step(self, x, cache_k, cache_v, positions):
         """One new token per row with a key/value cache (incremental decoding).
@@ -142,10 +143,14 @@ class TransformerBlock(keras.layers.Layer):
         """
         q, k, v = ops.split(self.c_attn(self.ln_1(x[:, None])), 3, axis=-1)  # (B, 1, E) each
         q, k, v = self._heads(q), self._heads(k), self._heads(v)  # (B, H, 1, D)
-        s = ops.shape(cache_k)[2]
-        slot = ops.one_hot(positions, s, dtype=cache_k.dtype)[:, None, :, None]  # (B, 1, S, 1)
-        cache_k = cache_k * (1 - slot) + ops.cast(k, cache_k.dtype) * slot
-        cache_v = cache_v * (1 - slot) + ops.cast(v, cache_v.dtype) * slot
+        b, h, s = ops.shape(cache_k)[0], self.n_head, ops.shape(cache_k)[2]
+        # slot [row, head, positions[row]] of each cache gets the new key and value: a scatter of B * H vectors of D,
+        # which XLA writes in place, instead of rewriting every slot
+        index = [ops.broadcast_to(i, (b, h)) for i in (ops.arange(b)[:, None], ops.arange(h)[None, :],
+                                                       ops.cast(positions, "int32")[:, None])]
+        index = ops.reshape(ops.stack(index, axis=-1), (b * h, 3))
+        cache_k = ops.scatter_update(cache_k, index, ops.reshape(ops.cast(k, cache_k.dtype), (b * h, self.head_dim)))
+        cache_v = ops.scatter_update(cache_v, index, ops.reshape(ops.cast(v, cache_v.dtype), (b * h, self.head_dim)))
         visible = (ops.arange(s)[None, :] <= positions[:, None])[:, None, None, :]  # (B, 1, 1, S)
         y = self._merge(self._attend(q, cache_k, cache_v, visible))
         x = x[:, None] + self.c_proj(y)

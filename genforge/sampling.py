@@ -82,6 +82,20 @@ class Stepper:
         """The state before the first token, for ``batch`` rows."""
         raise NotImplementedError
 
+    def renew(self, state):
+        """``state`` ready for one more :meth:`advance` at least (a GPT refills its full caches); here unchanged."""
+        return state
+
+    def room(self, state, limit):
+        """How many :meth:`advance` steps every row can take from ``state`` (after :meth:`renew`) before it must be
+        renewed, at most ``limit`` (an int32 scalar tensor); here no state ever needs renewing, so ``limit``."""
+        return limit
+
+    def advance(self, tokens, state):
+        """:meth:`step_tensors` for a state that has room (see :meth:`room`): a decoding loop renews the state once per
+        run of steps instead of checking it at every step."""
+        return self.step_tensors(tokens, state)
+
     def step(self, tokens: np.ndarray, state):
         """Feed ``tokens`` (``int32 (B,)``); return logits ``float32 (B, V)`` as numpy and the new state."""
         logits, state = self._compiled(np.asarray(tokens, dtype=np.int32), state)
@@ -202,19 +216,29 @@ class GPTStepper(Stepper):
         pad = [[0, 0], [0, 0], [0, self.size - p], [0, 0]]
         keys, values = [], []
         for block in self.blocks:
-            k, v = block.keys_values(x)  # (B, H, P, D)
+            x, k, v = block.forward(x)  # (B, P, E); keys and values (B, H, P, D)
             keys.append(ops.pad(ops.cast(k, "float32"), pad))
             values.append(ops.pad(ops.cast(v, "float32"), pad))
-            x = block(x)
         last = ops.take_along_axis(x, (lengths - 1)[:, None, None], axis=1)[:, 0]  # (B, E)
         history = ops.pad(prompt, [[0, 0], [0, self.size - p]])
         return self.head(self.ln_f(last)), (keys, values, lengths, history)
 
+    def renew(self, state):
+        """Refill the full caches (:meth:`_refill`) when a row has one; else ``state`` unchanged."""
+        full = self._keras.ops.any(state[2] >= self.size)
+        return _tf().cond(full, lambda: self._refill(state), lambda: state)
+
+    def room(self, state, limit):
+        """``min(limit, S - max(positions))``: the steps until the fullest row's cache is full."""
+        return _tf().minimum(limit, self.size - _tf().reduce_max(state[2]))
+
     def step_tensors(self, tokens, state):
-        """``tokens int32 (B,)`` and the state to logits ``(B, V)`` and the new state."""
+        """``tokens int32 (B,)`` and the state to logits ``(B, V)`` and the new state (refilled first where full)."""
+        return self.advance(tokens, self.renew(state))
+
+    def advance(self, tokens, state):
+        """One step for a state whose rows all have a free cache slot (positions ``< S``)."""
         ops = self._keras.ops
-        tf = _tf()
-        state = tf.cond(ops.any(state[2] >= self.size), lambda: self._refill(state), lambda: state)
         keys, values, positions, history = state
         x = self.wte(tokens) + ops.cast(self.wpe.at(positions), "float32")  # (B, E)
         x = ops.cast(x, self.blocks[0].compute_dtype)
@@ -332,12 +356,17 @@ def _decoder(model):
         CPU, 7x for the GPT)."""
         out = tf.TensorArray(tf.int32, size=n)
         vocab = tf.shape(logits)[-1]
-        for i in tf.range(n):
-            noise = row_noise(seeds, start + tf.cast(i, tf.int64), vocab)
-            token = sample_logits(tf.where(banned[None, :], -np.inf, logits), temperature, top_k, top_p, noise)
-            out = out.write(i, token)
-            logits, state = stepper.step_tensors(token, state)
-            logits = tf.cast(logits, tf.float32)
+        i = tf.constant(0)
+        while i < n:  # runs of steps between two renewals of the state (a GPT's cache refills): no check per step
+            state = stepper.renew(state)
+            end = i + stepper.room(state, n - i)
+            while i < end:  # a while, not a tf.range: XLA needs a range's length at compile time
+                noise = row_noise(seeds, start + tf.cast(i, tf.int64), vocab)
+                token = sample_logits(tf.where(banned[None, :], -np.inf, logits), temperature, top_k, top_p, noise)
+                out = out.write(i, token)
+                logits, state = stepper.advance(token, state)
+                logits = tf.cast(logits, tf.float32)
+                i += 1
         return tf.transpose(out.stack()), logits, state
 
     model._genforge_decoder = (stepper, read, decode)

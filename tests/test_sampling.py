@@ -180,6 +180,27 @@ def test_gpt_decodes_past_its_block_size():
     assert len(text) == 40 and set(text) <= set(tok.chars)
 
 
+def test_gpt_decoding_in_runs_between_refills_equals_stepping_token_by_token():
+    import keras
+
+    keras.utils.set_random_seed(4)
+    tok = CharTokenizer.fit("abcdefgh \n")
+    model = build_gpt(tok.vocab_size, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    prompts = ["abc", "hgfedc"]  # the two rows' caches fill at different steps, so runs end at either row's refill
+    texts = generate_batch(model, tok, prompts, max_new_tokens=20, temperature=0, chunk=7)  # chunks cross refills
+    stepper = make_stepper(model)  # step(): a refill check at every token
+    for prompt, text in zip(prompts, texts, strict=True):
+        state = stepper.initial_state(1)
+        for token in tok.encode_prompt(prompt):
+            logits, state = stepper.step(np.array([token]), state)
+        expected = []
+        for _ in range(20):
+            logits[0, list(tok.never_generate)] = -np.inf
+            expected.append(int(np.argmax(logits[0])))
+            logits, state = stepper.step(np.array([expected[-1]]), state)
+        assert text == tok.decode(expected)
+
+
 def test_generation_speed_figures(tiny_model):
     model, tok = tiny_model
     speed = generation_speed(model, tok, "ab", batch=3, tokens=6)
