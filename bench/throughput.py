@@ -56,7 +56,8 @@ def bare_fit(cfg, train, steps: int) -> float:
     keras.utils.set_random_seed(0)
     model = build_generator(cfg, 65)
     compile_generator(model, learning_rate=learning_rate(cfg, steps), clipnorm=cfg.clipnorm,
-                      weight_decay=cfg.weight_decay, jit_compile=cfg.xla, steps_per_execution=cfg.steps_per_execution)
+                      weight_decay=cfg.weight_decay, beta_2=cfg.beta_2, jit_compile=cfg.xla,
+                      steps_per_execution=cfg.steps_per_execution)
     ds = training_dataset(train, seq_len=cfg.seq_len, batch_size=cfg.batch_size, steps=steps, epochs=1, seed=0,
                           random_offsets=True)
     timer = Timer(20)

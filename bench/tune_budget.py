@@ -7,11 +7,17 @@ Trains on the first 90 % of tiny Shakespeare's train split and scores the last 1
 space-separated list of ``key=value`` overrides of the profile's train section (values parsed as YAML; nested keys as
 ``gpt.n_layer=2``). For each candidate it prints the tuning-slice loss (nats) at the budget and when it first fell to
 1.898, with the clock of :mod:`quality` (tracing and compilation included). Prints figures; no pass or fail.
+
+With ``--steps N`` each candidate trains exactly ``N`` steps instead (its schedule over those steps, no clock): for
+candidates that run at the same speed (an optimizer setting), this compares them without the machine's drift in
+steps per second, which moves a budget's loss more than most such settings do. ``--seeds`` repeats each candidate
+with other seeds (weight init and window draw).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
@@ -49,33 +55,42 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=70)
     parser.add_argument("--check-every", type=float, default=5.0)
     parser.add_argument("--set", dest="candidates", nargs="+", default=[""])
+    parser.add_argument("--steps", type=int, default=0, help="train this many steps instead of the budget")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
     args = parser.parse_args()
     fit_part, tune, _ = tuning_split()
-    print(f"train on {len(fit_part):,} characters, tune on {len(tune):,}; profile {args.profile}, "
-          f"budget {args.budget:.0f} s")
-    print("candidate | steps | tuning loss | first <= 1.898 at s | checks (s, loss)")
+    length = f"{args.steps} steps" if args.steps else f"budget {args.budget:.0f} s"
+    print(f"train on {len(fit_part):,} characters, tune on {len(tune):,}; profile {args.profile}, {length}")
+    print("candidate | seed | steps | tuning loss | first <= 1.898 at s | checks (s, loss)")
     spawn = multiprocessing.get_context("spawn")
     for spec in args.candidates:  # each in a fresh process, as bench/quality.py's runs (its thread pools, no delay)
-        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            print(pool.submit(run_candidate, args.profile, spec, args.budget, args.check_every).result(), flush=True)
+        for seed in args.seeds:
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                row = pool.submit(run_candidate, args.profile, spec, args.budget, args.check_every, args.steps, seed)
+                print(row.result(), flush=True)
 
 
-def run_candidate(profile: str, spec: str, budget: float, check_every: float) -> str:
-    """Calibrate, then train candidate ``spec`` of ``profile`` for ``budget`` seconds: its printed row."""
+def run_candidate(profile: str, spec: str, budget: float, check_every: float, steps: int = 0,
+                  seed: int = 1337) -> str:
+    """Calibrate, then train candidate ``spec`` of ``profile`` for ``budget`` seconds (or exactly ``steps`` steps,
+    uncalibrated, when nonzero) from ``seed``: its printed row."""
     fit_part, tune, chars = tuning_split()
     candidate = profile_train(profile, overrides(spec))
-    rate = steps_per_second(candidate, fit_part, tune)
-    spe = candidate.steps_per_execution
-    steps = max(int(budget * rate) // spe, 1) * spe
+    if steps:
+        budget = math.inf
+    else:
+        rate = steps_per_second(candidate, fit_part, tune)
+        spe = candidate.steps_per_execution
+        steps = max(int(budget * rate) // spe, 1) * spe
     cfg = profile_train(profile, overrides(spec), epochs=1, steps_per_epoch=steps, val_batches=1,
                         checkpoint_steps=0, sample_tokens=0)
     clock = Clock(budget, check_every, tune, cfg.seq_len)
-    _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=1337, callbacks=[clock])
+    _, state, _ = fit_generator(cfg, len(chars), fit_part, tune, seed=seed, callbacks=[clock])
     loss = val_loss(state.model, tune, cfg.seq_len)
     if clock.reached is None and loss <= TARGET:
         clock.reached = clock.elapsed()
     reached = "-" if clock.reached is None else f"{clock.reached:.1f}"
-    return f"{spec or '(profile)'} | {state.step} | {loss:.4f} | {reached} | {clock.checks}"
+    return f"{spec or '(profile)'} | {seed} | {state.step} | {loss:.4f} | {reached} | {clock.checks}"
 
 
 if __name__ == "__main__":

@@ -151,6 +151,7 @@ class Train(_Section):
     warmup_steps: int = Field(ge=0)
     min_lr_ratio: float = Field(ge=0, le=1)
     weight_decay: float = Field(ge=0)
+    beta_2: float = Field(gt=0, lt=1)
     clipnorm: float = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
     recurrent_dropout: float = Field(ge=0, lt=1)

@@ -147,7 +147,7 @@ def prune_model(model, cfg: Prune, train_cfg: Train, train_tokens: np.ndarray, *
 
     check_length(train_tokens, train_cfg.seq_len, "train")
     compile_generator(model, learning_rate=cfg.learning_rate, clipnorm=train_cfg.clipnorm,
-                      weight_decay=train_cfg.weight_decay)
+                      weight_decay=train_cfg.weight_decay, beta_2=train_cfg.beta_2)
     ds = training_dataset(train_tokens, seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, steps=cfg.steps,
                           epochs=1, seed=seed, random_offsets=train_cfg.random_offsets)
     callback = pruning_callback(target=cfg.sparsity, schedule_steps=cfg.schedule_steps, frequency=cfg.frequency,

@@ -207,7 +207,7 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
             keras.utils.set_random_seed(seed)
             model = build_generator(cfg, vocab_size)
         compile_generator(model, learning_rate=learning_rate(cfg, steps * cfg.epochs), clipnorm=cfg.clipnorm,
-                          weight_decay=cfg.weight_decay, jit_compile=cfg.xla,
+                          weight_decay=cfg.weight_decay, beta_2=cfg.beta_2, jit_compile=cfg.xla,
                           steps_per_execution=cfg.steps_per_execution)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         _work_around_multi_worker_fit(model)

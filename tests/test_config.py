@@ -77,6 +77,7 @@ def test_dvc_yaml_params_and_tasks_agree():
         (lambda p: p["paths"].update(raw=""), "must be a folder inside the project"),
         (lambda p: p.update(seed=-1), "seed: Input should be greater than or equal to 0"),
         (lambda p: p["train"].update(learning_rate=float("inf")), "train.learning_rate: Input should be a finite"),
+        (lambda p: p["train"].update(beta_2=1.0), "train.beta_2: Input should be less than 1"),
         (lambda p: p["evaluate"].update(temperatures=[float("nan")]), "evaluate.temperatures.0"),
         (lambda p: p["evaluate"].update(temperatures=[-1.0]), "evaluate.temperatures.0"),
         (lambda p: p["register"].update(model_name="bad/name"), "register.model_name"),

@@ -60,6 +60,26 @@ def test_weight_decay_shrinks_kernels_and_embeddings_but_not_biases():
         np.testing.assert_allclose(v.numpy(), before[v.path] * factor, rtol=1e-6, err_msg=v.path)
 
 
+def test_beta_2_is_adams_second_moment_decay():
+    """Adam (Kingma & Ba, 2015, Algorithm 1) with gradients 1 then 2 on every weight, lr 0.1, beta_1 0.9: step 1 moves
+    each weight by -0.1 whatever beta_2 is; step 2 by -0.1 * m2 / sqrt(v2) with the bias-corrected moments
+    m2 = (0.9 * 0.1 + 0.1 * 2) / (1 - 0.81) = 1.526316 and v2 = (beta_2 + 4) / (1 + beta_2): for beta_2 = 0.5,
+    v2 = 3 and the step is -0.0881218; for Keras's default 0.999, v2 = 2.500750 and the step is -0.0965180."""
+    import keras
+
+    from genforge.models import compile_generator
+
+    for beta_2, second in ((0.5, -0.0881218), (0.999, -0.0965180)):
+        model = build_lstm(5, embedding_dim=3, layers=1, units=4)
+        compile_generator(model, learning_rate=0.1, beta_2=beta_2)
+        weights = model.trainable_variables
+        before = [v.numpy().copy() for v in weights]
+        for g in (1.0, 2.0):
+            model.optimizer.apply([keras.ops.full_like(v, g) for v in weights], weights)
+        for v, b in zip(weights, before, strict=True):
+            np.testing.assert_allclose(v.numpy() - b, -0.1 + second, rtol=1e-5, atol=1e-6, err_msg=v.path)
+
+
 def test_activation_penalty_is_the_mean_square_of_the_lstm_outputs(tmp_path):
     import keras
 
