@@ -200,9 +200,10 @@ class GPTStepper(Stepper):
     def _refill(self, state):
         """Rows whose cache is full: re-encode their last ``keep`` tokens at positions ``0 .. keep - 1`` (a
         :meth:`prefill` of them); the other rows keep their state."""
-        full = state[2] >= self.size  # (B,)
-        recent = state[3][:, self.size - self.keep:]  # (B, keep)
-        _, fresh = self.prefill(recent, self._keras.ops.full_like(state[2], self.keep))
+        _, _, positions, history = state
+        full = positions >= self.size  # (B,)
+        recent = history[:, self.size - self.keep:]  # (B, keep)
+        _, fresh = self.prefill(recent, self._keras.ops.full_like(positions, self.keep))
         return _where_rows(full, fresh, state)
 
     def prefill(self, prompt, lengths):
