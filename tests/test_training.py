@@ -78,6 +78,19 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
         assert abs(a["loss"] - b["loss"]) <= 1e-5  # epoch 2's mean joins steps from both processes
 
 
+def test_a_checkpoint_of_another_model_is_refused_and_kept(tmp_path):
+    sys.path.insert(0, str(SCRIPT.parent))
+    from train_script import corpus
+
+    train, val = corpus()
+    folder = tmp_path / "ckpt"
+    fit_generator(tiny_train(epochs=1), 12, train, val, seed=0, checkpoint=folder)
+    written = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(GenForgeError, match=f"checkpoint {folder} does not hold this model.s variables .*Remove"):
+        fit_generator(tiny_train(epochs=1, units=24), 12, train, val, seed=0, checkpoint=folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == written
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
