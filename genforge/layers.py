@@ -63,6 +63,18 @@ class PositionEmbedding(keras.layers.Layer):
         return {**super().get_config(), "block_size": self.block_size}
 
 
+def gelu(x):
+    """The exact GELU, ``x Φ(x) = x (1 + erf(x / √2)) / 2`` (Hendrycks & Gimpel (2016), *Gaussian Error Linear
+    Units*, eq. 1; PyTorch's ``nn.GELU()``, which nanoGPT uses), elementwise, any float dtype and shape.
+
+    Written with ``erf``, as ``jax.nn.gelu(approximate=False)`` is. Keras's ``"gelu"`` on TensorFlow calls
+    ``tf.nn.gelu``, which writes it with ``erfc``: the same function (within 1e-6 over [-8, 8] in float32), but XLA:CPU
+    spent 7.6 of the cpu-gpt train step's 87 ms in that ``erfc``; with ``erf`` the step took 0.95x the time
+    (measured in one process, AdamW, 240 steps each).
+    """
+    return 0.5 * x * (1.0 + ops.erf(x * (2.0 ** -0.5)))
+
+
 @keras.saving.register_keras_serializable(package="genforge")
 class TransformerBlock(keras.layers.Layer):
     """A pre-norm decoder block as in GPT-2 and nanoGPT (Radford et al. (2019); Karpathy, nanoGPT ``model.py``):
@@ -89,7 +101,7 @@ class TransformerBlock(keras.layers.Layer):
         self.c_attn = keras.layers.Dense(3 * e, kernel_initializer=init, name="c_attn", dtype=self.dtype_policy)
         self.c_proj = keras.layers.Dense(e, kernel_initializer=init, name="c_proj", dtype=self.dtype_policy)
         self.ln_2 = keras.layers.LayerNormalization(epsilon=1e-5, name="ln_2", dtype=self.dtype_policy)
-        self.fc = keras.layers.Dense(4 * e, activation="gelu", kernel_initializer=init, name="c_fc",
+        self.fc = keras.layers.Dense(4 * e, activation=gelu, kernel_initializer=init, name="c_fc",
                                      dtype=self.dtype_policy)
         self.fc_proj = keras.layers.Dense(e, kernel_initializer=init, name="mlp_c_proj", dtype=self.dtype_policy)
         self.attn_drop = keras.layers.Dropout(self.dropout)

@@ -113,3 +113,12 @@ def test_keras_int8_quantizes_dense_and_embedding_layers(tmp_path):
     np.testing.assert_allclose(np.asarray(back(x)), np.asarray(model(x)), atol=0.02)
     with pytest.raises(GenForgeError, match="method must be one of none, int8, keras_int8"):
         save_generator(tmp_path, model, tok, method="int4")
+
+
+def test_gelu_is_x_times_the_normal_cdf():
+    from genforge.layers import gelu
+
+    # x Φ(x) with Φ from a normal table: Φ(1) = 0.8413447, Φ(2) = 0.9772499, Φ(-3) = 0.0013499
+    x = np.array([0.0, 1.0, -1.0, 2.0, -3.0], dtype=np.float32)
+    expected = [0.0, 0.8413447, -(1 - 0.8413447), 2 * 0.9772499, -3 * 0.0013499]
+    assert np.asarray(gelu(x)) == pytest.approx(expected, abs=2e-6)
