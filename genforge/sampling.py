@@ -116,16 +116,20 @@ class LSTMStepper(Stepper):
         self.embedding = model.get_layer("embedding")
         self.lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
         self.head = model.get_layer("logits")
+        self._keras = keras
         super().__init__()
 
     def step_tensors(self, tokens, states):
         """``tokens int32 (B,)`` and ``[(h, c)]`` per layer, each ``float32 (B, units)``, to logits ``(B, V)`` and
-        the new states."""
+        the new states. Under mixed precision the cell runs in its compute dtype, as in the full model; the states
+        are carried as float32, which holds every float16 or bfloat16 value exactly."""
+        ops = self._keras.ops
         x = self.embedding(tokens)  # (B, E)
         new_states = []
         for lstm, (h, c) in zip(self.lstms, states, strict=True):
-            x, (h, c) = lstm.cell(x, [h, c])  # (B, units)
-            new_states.append((h, c))
+            dtype = lstm.cell.compute_dtype
+            x, (h, c) = lstm.cell(x, [ops.cast(h, dtype), ops.cast(c, dtype)])  # (B, units)
+            new_states.append((ops.cast(h, "float32"), ops.cast(c, "float32")))
         return self.head(x), new_states  # (B, V)
 
     def initial_state(self, batch: int):
@@ -241,8 +245,8 @@ class GPTStepper(Stepper):
         """One step for a state whose rows all have a free cache slot (positions ``< S``)."""
         ops = self._keras.ops
         keys, values, positions, history = state
-        x = self.wte(tokens) + ops.cast(self.wpe.at(positions), "float32")  # (B, E)
-        x = ops.cast(x, self.blocks[0].compute_dtype)
+        x = self.wte(tokens)  # (B, E) in the compute dtype, which mixed precision makes float16 or bfloat16
+        x = x + ops.cast(self.wpe.at(positions), x.dtype)  # as PositionEmbedding adds it
         new_keys, new_values = [], []
         for block, k, v in zip(self.blocks, keys, values, strict=True):
             x, k, v = block.step(x, k, v, positions)

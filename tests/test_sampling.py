@@ -249,3 +249,30 @@ def test_gpt_refill_equals_reading_the_kept_tokens_afresh():
     for token in ids[5:]:  # the last 3 of the full cache, then the 9th, read from an empty cache
         expected, fresh = stepper.step(np.array([token]), fresh)
     np.testing.assert_allclose(logits, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "mlp", "gpt"])
+@pytest.mark.parametrize(("policy", "atol"), [("mixed_float16", 2e-3), ("mixed_bfloat16", 2e-2)])
+def test_decoding_under_mixed_precision(arch, policy, atol):
+    """The gpu profiles train in mixed precision and sample after each epoch."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(2)
+        tok = CharTokenizer.fit("abcdefgh \n")
+        model = (build_gpt(tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=8) if arch == "gpt"
+                 else _build(arch, tok.vocab_size))
+        ids = tok.encode("abc defg")
+        full = np.asarray(model(ids[None, :]), dtype=np.float32)[0]
+        stepper = make_stepper(model)
+        state = stepper.initial_state(1)
+        for t, token in enumerate(ids):
+            logits, state = stepper.step(np.array([token]), state)
+            np.testing.assert_allclose(np.asarray(logits, dtype=np.float32)[0], full[t], atol=atol)
+        # a GPT reads a prompt that fits its block in one pass (prefill), a longer one token by token; both refill
+        for prompt in ("abc", "abcdefgh abcdefgh"):
+            (text,) = generate_batch(model, tok, [prompt], max_new_tokens=24, temperature=1.0)
+            assert len(text) == 24 and set(text) <= set(tok.chars)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
