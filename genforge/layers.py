@@ -55,9 +55,10 @@ class PositionEmbedding(keras.layers.Layer):
             raise ValueError(f"a window of {t} tokens is longer than the model's block_size {self.block_size}")
         return x + ops.cast(self.table[: ops.shape(x)[1]], x.dtype)[None]
 
-    def at(self, positions):
-        """Rows of the table at ``positions`` (int ``(B,)``): ``(B, E)``."""
-        return ops.take(self.table, positions, axis=0)
+    def add_at(self, x, positions):
+        """One token per row: ``x (B, E)`` plus the table's rows at ``positions`` (int ``(B,)``), added in ``x``'s
+        dtype as :meth:`call` adds them (float16 or bfloat16 under mixed precision)."""
+        return x + ops.cast(ops.take(self.table, positions, axis=0), x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "block_size": self.block_size}

@@ -245,8 +245,7 @@ class GPTStepper(Stepper):
         """One step for a state whose rows all have a free cache slot (positions ``< S``)."""
         ops = self._keras.ops
         keys, values, positions, history = state
-        x = self.wte(tokens)  # (B, E) in the compute dtype, which mixed precision makes float16 or bfloat16
-        x = x + ops.cast(self.wpe.at(positions), x.dtype)  # as PositionEmbedding adds it
+        x = self.wpe.add_at(self.wte(tokens), positions)  # (B, E)
         new_keys, new_values = [], []
         for block, k, v in zip(self.blocks, keys, values, strict=True):
             x, k, v = block.step(x, k, v, positions)
