@@ -51,9 +51,12 @@ class PositionEmbedding(keras.layers.Layer):
 
     def call(self, x):
         t = x.shape[1]
-        if t is not None and t > self.block_size:
+        if isinstance(t, int) and t > self.block_size:  # a JAX trace's symbolic length is not an int
             raise ValueError(f"a window of {t} tokens is longer than the model's block_size {self.block_size}")
         return x + ops.cast(self.table[: ops.shape(x)[1]], x.dtype)[None]
+
+    def compute_output_shape(self, shape):  # so that Keras need not trace call() with a symbolic length (JAX)
+        return shape
 
     def add_at(self, x, positions):
         """One token per row: ``x (B, E)`` plus the table's rows at ``positions`` (int ``(B,)``), added in ``x``'s
