@@ -11,7 +11,7 @@ is the best round. Prints figures; no pass or fail.
 
 On this machine (2026-11-30) the whole step mostly took 0.8-1.7 ms more than its two parts together, at batch 16, 32
 and 64. In a profile (``XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true`` under ``tf.profiler``) the whole step's ops
-ran on a TensorFlow Eigen pool thread and each was 3-7x slower than the same op in a part, which ran on the calling
+ran on a TensorFlow Eigen pool thread and each matmul was 3.2-3.7x slower than in a part, which ran on the calling
 thread. One process at batch 16 ran the whole step at the parts' speed (0.85 ms against 0.36 + 0.40).
 """
 
