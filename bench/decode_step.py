@@ -9,10 +9,12 @@ caches with every row at position ``3/4`` of the block (so three quarters of the
 decoding run between two refills). The variants are timed in turn, ``--rounds`` times, in one process; each figure
 is the best round. Prints figures; no pass or fail.
 
-On this machine (2026-11-30) the whole step mostly took 0.8-1.7 ms more than its two parts together, at batch 16, 32
-and 64. In a profile (``XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true`` under ``tf.profiler``) the whole step's ops
-ran on a TensorFlow Eigen pool thread and each matmul was 3.2-3.7x slower than in a part, which ran on the calling
-thread. One process at batch 16 ran the whole step at the parts' speed (0.85 ms against 0.36 + 0.40).
+On one machine (2 vCPUs at a nominal 2,445 MHz, 2026-11-30; training ran about 2.4x slower there than on the next)
+the whole step mostly took 0.8-1.7 ms more than its two parts together, at batch 16, 32 and 64. In a profile
+(``XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true`` under ``tf.profiler``) the whole step's ops ran on a TensorFlow
+Eigen pool thread and each matmul was 3.2-3.7x slower than in a part, which ran on the calling thread. On the next
+machine (2 vCPUs of an AMD EPYC at a nominal 2,596 MHz, a later session the same day) the same code at batch 32 took
+0.83 ms against 0.37 + 0.38 (+0.08 ms), three runs alike: the extra cost came with that machine, not with the step.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 batches, in the same process (a fresh one per profile, with the profile's thread pools), as a ratio; and the GPT's
 model FLOP utilization.
 
-    python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 2]
+    python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 3]
 
 Both sides build the profile's model with the same seed and compile it alike (AdamW, the same learning-rate
 schedule, clipping, XLA setting and steps per execution); both read ``genforge.data.training_dataset``. GenForge's
@@ -12,9 +12,9 @@ side is ``genforge.training.fit_generator`` as the train stage calls it, with it
 the ratio is of the medians.
 
 MFU (Chowdhery et al. (2022), *PaLM*, appendix B): training FLOPs per token ``6 N + 12 L T d`` (``N`` the non-embedding
-parameters, ``L`` layers, ``T`` block size, ``d`` width) times tokens/s, over this CPU's fp32 peak, ``cores x clock x
-32`` (two 256-bit FMA pipes per core: 2 x 8 lanes x 2 FLOPs); the rate of a large float32 matmul is printed beside
-it as the attainable peak.
+parameters, ``L`` layers, ``T`` block size, ``d`` width) times tokens/s, over this CPU's fp32 peak as
+:func:`peak.fp32_peak` measures it (FMA chains on every core; the nominal clock of ``/proc/cpuinfo`` understates it
+on a virtual machine); the rate of a large float32 matmul is printed beside it as the attainable peak.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from common import profile_train, shakespeare
+from peak import fp32_peak, nominal_peak
 
 from genforge.data import steps_per_epoch, training_dataset
 from genforge.models import compile_generator
@@ -84,8 +85,8 @@ def flops_per_token(cfg) -> float:
 
 
 def cpu_peak() -> tuple[float, float]:
-    mhz = max(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
-    theoretical = os.cpu_count() * mhz * 1e6 * 32
+    """This CPU's fp32 peak (:func:`peak.fp32_peak`) and the rate of TensorFlow's 2048^2 float32 matmul, in FLOP/s."""
+    theoretical = fp32_peak()
     a = tf.random.normal([2048, 2048])
     tf.matmul(a, a).numpy()
     start = time.perf_counter()
@@ -100,11 +101,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt"])
     parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     theoretical, measured = cpu_peak()
-    print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s ({os.cpu_count()} cores x clock x 32); "
-          f"2048^2 matmul: {measured / 1e9:.0f} GFLOP/s")
+    print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s (measured, bench/fma_peak.c; "
+          f"{nominal_peak() / 1e9:.0f} at the nominal clock); 2048^2 matmul: {measured / 1e9:.0f} GFLOP/s")
     print("profile | bare keras tokens/s | genforge tokens/s | ratio | FLOPs/token | genforge MFU (peak / matmul)")
     spawn = multiprocessing.get_context("spawn")
     for name in args.profiles:  # each in a fresh process, so that the profile's thread pools apply to both sides
@@ -126,8 +127,9 @@ def run_profile(name: str, steps: int, rounds: int, theoretical: float, measured
     b, g = statistics.median(bare), statistics.median(ours)
     f = flops_per_token(cfg)
     return (f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {f / 1e6:9.2f} M | "
-            f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  (rounds: bare {bare}, "
-            f"genforge {ours})")
+            f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  "
+            f"(rounds: bare {[round(r) for r in bare]}, genforge {[round(r) for r in ours]})")
+
 
 if __name__ == "__main__":
     main()

@@ -15,10 +15,10 @@ fail.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import torch
+from peak import fp32_peak
 from torch import nn
 from torch.nn import functional as F
 
@@ -81,8 +81,7 @@ def main() -> None:
     for _ in range(args.steps):
         step()
     rate = args.steps * B * T / (time.perf_counter() - start)
-    mhz = max(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
-    peak = os.cpu_count() * mhz * 1e6 * 32
+    peak = fp32_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: {n:,} parameters, "
           f"{flops / 1e6:.2f} MFLOP/token")
     print(f"nanoGPT CPU shape, AdamW step: {rate:,.0f} tokens/s, {rate * flops / 1e9:.1f} GFLOP/s, "
