@@ -2,7 +2,7 @@
 batches, in the same process (a fresh one per profile, with the profile's thread pools), as a ratio; and the GPT's
 model FLOP utilization.
 
-    python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 3]
+    python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 5]
 
 Both sides build the profile's model with the same seed and compile it alike (AdamW, the same learning-rate
 schedule, clipping, XLA setting and steps per execution); both read ``genforge.data.training_dataset``. GenForge's
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt"])
     parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     theoretical, measured = cpu_peak()
     print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s (measured, bench/fma_peak.c; "
