@@ -1,6 +1,7 @@
 /* This CPU's float32 peak, measured: every core runs independent chains of fused multiply-adds on the widest
  * vectors the compiler targets (-march=native: 512-bit with AVX-512, else 256-bit), enough chains to hide the FMA
- * latency, so the FMA pipes are the only limit. Prints the best of 5 rounds in FLOP/s (an FMA is 2 FLOPs per lane).
+ * latency, so the FMA pipes are the only limit. Prints one line: the best of 5 rounds in FLOP/s (an FMA is 2 FLOPs
+ * per lane), the threads, the vector width in bits, and the chains' sum (so that the compiler keeps them).
  * Built and run by bench/peak.py. */
 #include <immintrin.h>
 #include <omp.h>
@@ -42,7 +43,7 @@ int main(int argc, char **argv) {
             for (int c = 0; c < CHAINS; c++) acc[c] = SET1((float)(argc + c));  /* distinct: no chain is merged */
             const vec a = SET1(0.999999f), b = SET1(1e-7f);
             for (long i = 0; i < iters; i++)
-#pragma GCC unroll 12
+#pragma GCC unroll 12 /* = CHAINS: the chains stay in registers */
                 for (int c = 0; c < CHAINS; c++) acc[c] = FMA(acc[c], a, b);
             vec sum = acc[0];
             for (int c = 1; c < CHAINS; c++) sum = ADD(sum, acc[c]);
