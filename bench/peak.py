@@ -24,7 +24,7 @@ SOURCE = Path(__file__).with_name("fma_peak.c")
 
 def fp32_peak() -> float:
     """The float32 FLOP/s of every core this process may run on (``os.sched_getaffinity``), measured by
-    ``fma_peak.c`` (best of 5 rounds of about 0.03 s each here).
+    ``fma_peak.c`` (best of 5 rounds of about 0.07 s each here).
 
     Raises:
         SystemExit: no C compiler (``cc``) on the PATH (``apt-get install gcc``), or the kernel failed to build or
