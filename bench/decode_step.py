@@ -9,7 +9,7 @@ caches with every row at position ``3/4`` of the block (so three quarters of the
 decoding run between two refills). The variants are timed in turn, ``--rounds`` times, in one process; each figure
 is the best round. Prints figures; no pass or fail.
 
-On one machine (2 vCPUs at a nominal 2,445 MHz, 2026-11-30; training ran about 2.4x slower there than on the next)
+On one machine (2 vCPUs at a nominal 2,445 MHz, 2026-11-30; training ran 2.6-2.9x slower there than on the next)
 the whole step mostly took 0.8-1.7 ms more than its two parts together, at batch 16, 32 and 64. In a profile
 (``XLA_FLAGS=--xla_cpu_enable_xprof_traceme=true`` under ``tf.profiler``) the whole step's ops ran on a TensorFlow
 Eigen pool thread and each matmul was 3.2-3.7x slower than in a part, which ran on the calling thread. On the next
