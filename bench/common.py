@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from genforge.config import Train, load_params  # noqa: E402
-from genforge.evaluation import score  # noqa: E402
+from genforge.text.config import Train, load_params  # noqa: E402
+from genforge.text.evaluation import score  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
@@ -51,5 +51,5 @@ def profile_train(name: str, over: dict | None = None, **update) -> Train:
 
 def val_loss(model, val: np.ndarray, seq_len: int) -> float:
     """Cross-entropy in nats per token over the whole val split, in consecutive windows of ``seq_len`` (each
-    window from an empty state; :func:`genforge.evaluation.score`)."""
+    window from an empty state; :func:`genforge.text.evaluation.score`)."""
     return score(model, val, context=seq_len, unit="character")["cross_entropy"]

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from common import profile_train
 
-from genforge.training import build_generator
+from genforge.text.training import build_generator
 
 
 def loop(blocks, steps: int, part: str):

@@ -4,9 +4,10 @@ window for every new token.
     python bench/generation.py [--profiles cpu cpu-gpt cpu-mlp] [--tokens 256] [--rounds 3]
 
 Each profile's model is built untrained (speed does not depend on the weights' values). The prompt is the first
-``seq_len`` characters of the val split, so the full-window baseline (``genforge.sampling.generate_full_window``,
+``seq_len`` characters of the val split, so the full-window baseline (``genforge.text.sampling.generate_full_window``,
 nanoGPT's ``generate``: the last ``seq_len`` tokens re-run for each new token) sees a full window at every step and
-is XLA-compiled like the incremental loop (``genforge.sampling.generate_batch``: LSTM state, MLP context buffer, GPT
+is XLA-compiled like the incremental loop (``genforge.text.sampling.generate_batch``:
+LSTM state, MLP context buffer, GPT
 key/value cache). Both sample at temperature 0.8. After a warm-up call of each, the two are timed alternately,
 ``--rounds`` times, so that both see the same drift in this machine's speed; each figure is the best of its calls.
 Characters/s counts the new characters of all rows over the wall time of the call, prompt reading included.
@@ -21,9 +22,9 @@ from functools import partial
 import keras
 from common import profile_train, shakespeare
 
-from genforge.sampling import generate_batch, generate_full_window
-from genforge.tokenizers import CharTokenizer
-from genforge.training import build_generator
+from genforge.text.sampling import generate_batch, generate_full_window
+from genforge.text.tokenizers import CharTokenizer
+from genforge.text.training import build_generator
 
 
 def best_rates(fns, chars: int, rounds: int) -> list[float]:

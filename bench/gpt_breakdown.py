@@ -20,7 +20,7 @@ import tensorflow as tf
 from common import profile_train
 from throughput import cpu_peak, flops_per_token
 
-from genforge.training import build_generator
+from genforge.text.training import build_generator
 
 
 def train_rate(cfg, optimizer, steps: int) -> float:

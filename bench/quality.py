@@ -4,7 +4,7 @@ reaches nanoGPT's 1.898.
     python bench/quality.py [--profiles cpu cpu-quick cpu-gpt cpu-mlp] [--budgets 30 70 300] [--check-every 5]
 
 For each profile and budget, a fresh model (seed 1337) is trained by GenForge's engine
-(``genforge.training.fit_generator``, the train stage's) on the first 90 % of tiny Shakespeare, with its cosine
+(``genforge.text.training.fit_generator``, the train stage's) on the first 90 % of tiny Shakespeare, with its cosine
 schedule stretched over the steps the budget allows at the rate measured in a short calibration run (in the timed
 run's process, with the profile's thread pools). The clock
 starts when ``fit()`` starts (graph tracing and XLA compilation included) and stops at the budget. Every
@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import keras
 from common import profile_train, shakespeare, val_loss
 
-from genforge.training import fit_generator
+from genforge.text.training import fit_generator
 
 TARGET = 1.898
 

@@ -5,8 +5,8 @@ model FLOP utilization.
     python bench/throughput.py [--profiles cpu cpu-gpt] [--steps 150] [--rounds 5]
 
 Both sides build the profile's model with the same seed and compile it alike (AdamW, the same learning-rate
-schedule, clipping, XLA setting and steps per execution); both read ``genforge.data.training_dataset``. GenForge's
-side is ``genforge.training.fit_generator`` as the train stage calls it, with its step checkpoints (every
+schedule, clipping, XLA setting and steps per execution); both read ``genforge.text.data.training_dataset``. GenForge's
+side is ``genforge.text.training.fit_generator`` as the train stage calls it, with its step checkpoints (every
 ``checkpoint_steps``, to a temporary folder), early-stopping state and per-step loss bookkeeping. Each side runs
 ``--steps`` steps after a 20-step warm-up (tracing and compilation not counted), alternating, ``--rounds`` times;
 the ratio is of each side's best round, as ``timeit`` reports the best of its repeats: this machine's speed drifts
@@ -34,9 +34,10 @@ import tensorflow as tf
 from common import profile_train, shakespeare
 from peak import fp32_peak, nominal_peak
 
-from genforge.data import steps_per_epoch, training_dataset
-from genforge.models import compile_generator
-from genforge.training import build_generator, fit_generator, learning_rate, set_threads
+from genforge.core.trainer import learning_rate, set_threads
+from genforge.text.data import steps_per_epoch, training_dataset
+from genforge.text.models import compile_generator
+from genforge.text.training import build_generator, fit_generator
 
 
 class Timer(keras.callbacks.Callback):

@@ -25,7 +25,7 @@ import yaml
 from common import profile_train, shakespeare, val_loss
 from quality import TARGET, Clock, steps_per_second
 
-from genforge.training import fit_generator
+from genforge.text.training import fit_generator
 
 
 def overrides(spec: str) -> dict:

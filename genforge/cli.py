@@ -41,7 +41,7 @@ def generate(
         if "://" in model or model.startswith(("models:/", "runs:/")):
             import pandas as pd
 
-            from genforge.tracking import load_pyfunc
+            from genforge.core.tracking import load_pyfunc
 
             text = load_pyfunc(model).predict(
                 pd.DataFrame({"prompt": [prompt]}),
@@ -49,8 +49,8 @@ def generate(
                         "top_p": top_p, "seed": seed, "stop": stop or []},
             )["text"][0]
         else:
-            from genforge.models import load_generator
-            from genforge.sampling import generate as sample
+            from genforge.text.models import load_generator
+            from genforge.text.sampling import generate as sample
 
             if not Path(model).is_dir():
                 raise GenForgeError(f"{model}: not a model folder or MLflow model URI")
@@ -72,13 +72,13 @@ def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> lis
 
     Raises:
         GenForgeError: no such profile (the message lists the profiles), or the merged parameters are invalid (the
-            message names the key, as :func:`genforge.config.load_params` does).
+            message names the key, as :func:`genforge.text.config.load_params` does).
     """
     import tempfile
 
     import yaml
 
-    from genforge.config import load_params
+    from genforge.text.config import load_params
 
     path = PROFILES / f"{name}.yaml"
     if not path.is_file():

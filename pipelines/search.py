@@ -20,7 +20,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from genforge import GenForgeError
-from genforge.config import Params, Search, Train, load_params
+from genforge.text.config import Params, Search, Train, load_params
 
 TRIAL_TAG = "optuna.trial_number"
 
@@ -107,8 +107,8 @@ def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment
     import keras
     import mlflow
 
-    from genforge import tracking
-    from genforge.training import fit_generator
+    from genforge.core import tracking
+    from genforge.text.training import fit_generator
 
     values = suggest(trial, params.search, params.train)
     cfg = trial_train_config(params, values)
@@ -229,7 +229,7 @@ def _write_best(study, output: Path) -> dict:
     import yaml
     from optuna.trial import TrialState
 
-    from genforge.files import atomic_path
+    from genforge.core.files import atomic_path
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
@@ -267,9 +267,9 @@ def search(params_path: str = "params.yaml") -> dict:
     """
     import mlflow
 
-    from genforge import tracking
-    from genforge.data import load_tokens
-    from genforge.tokenizers import load_tokenizer
+    from genforge.core import tracking
+    from genforge.text.data import load_tokens
+    from genforge.text.tokenizers import load_tokenizer
 
     logger = get_run_logger()
     params = load_params(params_path)

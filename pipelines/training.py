@@ -26,9 +26,9 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from genforge import GenForgeError
-from genforge.config import load_params
-from genforge.files import read_json
-from genforge.report import summary_markdown
+from genforge.core.files import read_json
+from genforge.text.config import load_params
+from genforge.text.report import summary_markdown
 from pipelines.preflight import check_mlflow, check_prefect
 
 STAGES = ("collect", "preprocess", "train", "optimize", "evaluate", "register", "report")

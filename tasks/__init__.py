@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from genforge import GenForgeError
-from genforge.config import Params, load_params
+from genforge.text.config import Params, load_params
 
 
 def run_stage(verb: str, fn: Callable[[Params], dict[str, Any]], argv: list[str] | None = None) -> int:
     """Load params (``params.yaml`` or the path in ``argv[0]``), size TensorFlow's thread pools
-    (:func:`genforge.training.set_threads`), run ``fn``, print its result record.
+    (:func:`genforge.core.trainer.set_threads`), run ``fn``, print its result record.
 
     A :class:`GenForgeError` is printed as ``<verb>: error: <message>`` and gives exit code 2; earlier outputs are
     untouched because every stage writes through temporary paths.
@@ -25,7 +25,7 @@ def run_stage(verb: str, fn: Callable[[Params], dict[str, Any]], argv: list[str]
     try:
         params = load_params(argv[0]) if argv else load_params()
         if params.train.intra_op_threads or params.train.inter_op_threads:
-            from genforge.training import set_threads  # imports Keras: only for the stages that need it
+            from genforge.core.trainer import set_threads  # imports Keras: only for the stages that need it
 
             set_threads(params.train)  # before the stage starts TensorFlow
         result = fn(params)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genforge.config import Params
-from genforge.files import atomic_path, write_json
-from genforge.sources import MANIFEST, fetch
+from genforge.core.files import atomic_path, write_json
+from genforge.core.sources import MANIFEST, fetch
+from genforge.text.config import Params
 
 
 def collect(params: Params) -> dict:

@@ -7,21 +7,22 @@ import csv
 import tempfile
 from pathlib import Path
 
-from genforge import tracking
-from genforge.adaptability import adaptability
-from genforge.config import Params
-from genforge.data import load_tokens
-from genforge.efficiency import generation_speed, peak_rss_mib
-from genforge.evaluation import score
-from genforge.files import atomic_path, read_json, write_json
-from genforge.gate import check_gate
-from genforge.models import load_generator, model_file, save_generator
-from genforge.pruning import prune_model
-from genforge.sample_metrics import TrainingText, copied_span, sample_metrics
-from genforge.sampling import generate, generate_batch
-from genforge.stability import loss_spikes, nonfinite_count, seed_spread
-from genforge.tracking import flatten
-from genforge.training import fit_generator
+from genforge.core import tracking
+from genforge.core.efficiency import peak_rss_mib
+from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.gate import check_gate
+from genforge.core.stability import loss_spikes, nonfinite_count, seed_spread
+from genforge.core.tracking import flatten
+from genforge.text.adaptability import adaptability
+from genforge.text.config import Params
+from genforge.text.data import load_tokens
+from genforge.text.efficiency import generation_speed
+from genforge.text.evaluation import score
+from genforge.text.models import load_generator, model_file, save_generator
+from genforge.text.pruning import prune_model
+from genforge.text.sample_metrics import TrainingText, copied_span, sample_metrics
+from genforge.text.sampling import generate, generate_batch
+from genforge.text.training import fit_generator
 
 SAMPLES_JSON = "samples.json"  # in paths.reports: every sample with its longest copied span, for the report
 
@@ -66,14 +67,16 @@ def evaluate(params: Params) -> dict:
     character (and per byte for byte models), top-1 and top-5 accuracy, tokens), and then the sections:
 
     - ``samples``: diversity, novelty and memorization of ``num_samples`` samples against the training text
-      (:func:`genforge.sample_metrics.sample_metrics`); ``reference``: the same measures of as many stretches of the
+      (:func:`genforge.text.sample_metrics.sample_metrics`); ``reference``: the same measures of as many stretches of
+      the
       test split, each as long as a sample;
     - ``stability``: non-finite and spiking training-step losses, whether one seed gives one sample, and test bits
       per character over ``evaluate.seeds`` training seeds (mean, std);
     - ``efficiency``: parameters, model file size, training tokens/s and peak memory, generation characters/s and
       per-token latency at batch 1 and ``speed_batch``, this stage's peak memory;
-    - ``adaptability``: :func:`genforge.adaptability.adaptability` on the held-out domain (empty when there is none);
-    - ``gate``: :func:`genforge.gate.check_gate` of all of the above against ``evaluate.gate``.
+    - ``adaptability``: :func:`genforge.text.adaptability.adaptability` on the held-out domain (empty when there is
+      none);
+    - ``gate``: :func:`genforge.core.gate.check_gate` of all of the above against ``evaluate.gate``.
     """
     cfg = params.evaluate
     folder, processed = Path(params.paths.optimized), Path(params.paths.processed)

@@ -7,16 +7,16 @@ import shutil
 import time
 from pathlib import Path
 
-from genforge import tracking
-from genforge.config import Params
-from genforge.data import load_tokens
-from genforge.efficiency import step_latency
-from genforge.evaluation import score
-from genforge.files import atomic_path, read_json, write_json
-from genforge.litert import LiteRTStepper, export_step_model
-from genforge.models import METHODS, arch_of, load_generator, model_file, save_generator
-from genforge.pruning import prune_model
-from genforge.sampling import make_stepper
+from genforge.core import tracking
+from genforge.core.files import atomic_path, read_json, write_json
+from genforge.text.config import Params
+from genforge.text.data import load_tokens
+from genforge.text.efficiency import step_latency
+from genforge.text.evaluation import score
+from genforge.text.litert import LiteRTStepper, export_step_model
+from genforge.text.models import METHODS, arch_of, load_generator, model_file, save_generator
+from genforge.text.pruning import prune_model
+from genforge.text.sampling import make_stepper
 
 LITERT_FOLDER = "litert"
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "cross_entropy", "bits_per_unit",
@@ -24,7 +24,8 @@ COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", 
 
 
 def _measure(stepper, model, test, params: Params, unit: str) -> dict:
-    """Test-split accuracy (the evaluate stage's :func:`genforge.evaluation.score`) and batch-1 per-token latency."""
+    """Test-split accuracy (the evaluate stage's :func:`genforge.text.evaluation.score`) and batch-1 per-token
+    latency."""
     metrics = score(model, test, context=params.evaluate.context, unit=unit)
     bits = metrics.get("bits_per_character", metrics.get("bits_per_byte"))
     return {**step_latency(stepper, tokens=params.optimize.latency_tokens, first_token=int(test[0])),
@@ -59,10 +60,10 @@ def optimize(params: Params) -> dict:
     """Write ``paths.optimized`` (the model later stages use, plus ``litert/model_<kind>.tflite``) and
     ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``; log them to the model's run.
 
-    1. ``optimize.prune.sparsity > 0``: :func:`genforge.pruning.prune_model` fine-tunes the trained model while
+    1. ``optimize.prune.sparsity > 0``: :func:`genforge.text.pruning.prune_model` fine-tunes the trained model while
        pruning every kernel and recurrent kernel to that sparsity; the achieved sparsity per weight is reported.
-    2. The (pruned) model is written with ``optimize.method`` (:func:`genforge.models.save_generator`).
-    3. Each ``optimize.litert`` kind is exported (:func:`genforge.litert.export_step_model`).
+    2. The (pruned) model is written with ``optimize.method`` (:func:`genforge.text.models.save_generator`).
+    3. Each ``optimize.litert`` kind is exported (:func:`genforge.text.litert.export_step_model`).
 
     Every variant (``dense``: the trained model; ``pruned``; each method of the (pruned) model; each LiteRT kind) is
     scored on the test split and timed at batch 1. ``bits_change_pct``, ``size_ratio`` and ``speedup`` compare it with

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.config import Params
-from genforge.data import split_documents
-from genforge.files import atomic_path, read_json, write_json
-from genforge.sources import MANIFEST
-from genforge.text import clean
-from genforge.tokenizers import make_tokenizer
+from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.sources import MANIFEST
+from genforge.text.clean import clean
+from genforge.text.config import Params
+from genforge.text.data import split_documents
+from genforge.text.tokenizers import make_tokenizer
 
 SPLITS = ("train", "val", "test")
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genforge import GenForgeError, tracking
-from genforge.config import Params
-from genforge.files import read_json, write_json
+from genforge import GenForgeError
+from genforge.core import tracking
+from genforge.core.files import read_json, write_json
+from genforge.text.config import Params
+from genforge.text.pyfunc import log_generator
 
 
 def register(params: Params) -> dict:
     """Register ``paths.optimized`` as a new version of ``register.model_name`` and set its aliases with
-    :func:`genforge.tracking.promote`: none when the evaluate stage's gate failed; ``challenger`` when it passed; and
+    :func:`genforge.core.tracking.promote`: none when the evaluate stage's gate failed; ``challenger`` when it passed;
+    and
     ``champion`` too when its test ``register.metric`` is lower than the champion's by more than ``register.margin``
     (or there is no champion). Writes ``paths.metrics/register.json`` (the decision and its reasons, and the previous
     champion's test metrics) and tags the decision on the MLflow run."""
@@ -20,7 +23,7 @@ def register(params: Params) -> dict:
     folder = Path(params.paths.optimized)
     metrics = read_json(Path(params.paths.metrics) / "evaluate.json")
     run_id = read_json(folder / tracking.RUN_FILE)["run_id"]
-    version = tracking.log_generator(run_id, folder, cfg.model_name)
+    version = log_generator(run_id, folder, cfg.model_name)
     gate = metrics.get("gate")
     if not isinstance(gate, dict) or "passed" not in gate:
         raise GenForgeError(f"{Path(params.paths.metrics) / 'evaluate.json'}: no gate result; re-run the evaluate "

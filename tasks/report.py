@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from genforge import tracking
-from genforge.config import Params
-from genforge.files import atomic_path, read_json
-from genforge.report import render_report
+from genforge.core import tracking
+from genforge.core.files import atomic_path, read_json
+from genforge.text.config import Params
+from genforge.text.report import render_report
 
 REPORT = "report.html"  # in paths.reports
 

@@ -9,15 +9,17 @@ import os
 import time
 from pathlib import Path
 
-from genforge import GenForgeError, tracking
-from genforge.config import Params
-from genforge.data import check_length, load_tokens
-from genforge.efficiency import peak_rss_mib
-from genforge.files import atomic_path, md5_file, write_json
-from genforge.models import save_generator
-from genforge.sampling import generate
-from genforge.tokenizers import load_tokenizer
-from genforge.training import build_generator, distribution_strategy, fit_generator, is_chief
+from genforge import GenForgeError
+from genforge.core import tracking
+from genforge.core.efficiency import peak_rss_mib
+from genforge.core.files import atomic_path, md5_file, write_json
+from genforge.core.trainer import distribution_strategy, is_chief
+from genforge.text.config import Params
+from genforge.text.data import check_length, load_tokens
+from genforge.text.models import save_generator
+from genforge.text.sampling import generate
+from genforge.text.tokenizers import load_tokenizer
+from genforge.text.training import build_generator, fit_generator
 
 
 def _loss_plot(history: list[dict], path: Path) -> None:
@@ -47,7 +49,7 @@ def train(params: Params) -> dict:
     ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
 
     Resumes exactly from ``paths.checkpoints/<fingerprint>`` (saved every ``train.checkpoint_steps`` steps, see
-    :class:`genforge.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
+    :class:`genforge.core.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
 
     Raises:
         GenForgeError: before any training, when a split is shorter than one window or this process is a non-chief
@@ -58,7 +60,8 @@ def train(params: Params) -> dict:
     cfg = params.train
     if not is_chief():
         raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
-                            "outputs: run `python -m genforge.training` on it (the same training, nothing written) "
+                            "outputs: run `python -m genforge.text.training` on it (the same training, nothing "
+                            "written) "
                             "and the train stage on the chief")
     processed, metrics_dir = Path(params.paths.processed), Path(params.paths.metrics)
     tokenizer = load_tokenizer(processed / "tokenizer.json")

@@ -39,8 +39,8 @@ def write_corpus(folder: Path, n_docs: int = 6, speeches: int = 40, seed: int = 
 
 
 def folder_digest(folder: Path) -> str:
-    from genforge.files import sha256_file
-    from genforge.sources import tree_digest
+    from genforge.core.files import sha256_file
+    from genforge.core.sources import tree_digest
 
     files = [p for p in folder.rglob("*") if p.is_file()]
     return tree_digest({p.relative_to(folder).as_posix(): sha256_file(p) for p in files})

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.adaptability import adaptability
-from genforge.models import build_lstm
+from genforge.text.adaptability import adaptability
+from genforge.text.models import build_lstm
 
 
 def test_adaptability_fine_tunes_a_copy_and_compares_with_a_fresh_model():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.data import check_length, chop, split_documents, steps_per_epoch, training_dataset
+from genforge.text.data import check_length, chop, split_documents, steps_per_epoch, training_dataset
 
 
 def test_split_is_deterministic_disjoint_and_complete():
@@ -60,7 +60,7 @@ def test_training_windows(random_offsets):
 
 
 def test_load_tokens_errors(tmp_path):
-    from genforge.data import load_tokens
+    from genforge.text.data import load_tokens
 
     with pytest.raises(GenForgeError, match="not found; run the preprocess stage"):
         load_tokens(tmp_path / "train.npy")

@@ -1,6 +1,6 @@
 import math
 
-from genforge.gate import check_gate
+from genforge.core.gate import check_gate
 
 THRESHOLDS = {"max_bits_per_character": 3.0, "max_memorized_share": 0.1, "min_distinct_2": 0.3,
               "max_nonfinite_losses": 0}

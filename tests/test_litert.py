@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.evaluation import score
-from genforge.litert import LiteRTStepper, export_step_model
-from genforge.models import build_lstm
+from genforge.text.evaluation import score
+from genforge.text.litert import LiteRTStepper, export_step_model
+from genforge.text.models import build_lstm
 
 
 @pytest.fixture(scope="module")

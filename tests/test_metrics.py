@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from genforge.metrics import accuracy, language_model_metrics, token_nll, top_k_hits
+from genforge.text.metrics import accuracy, language_model_metrics, token_nll, top_k_hits
 
 
 def test_token_nll_hand_computed():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.models import (
+from genforge.text.models import (
     build_gpt,
     build_lstm,
     build_mlp,
@@ -17,7 +17,7 @@ from genforge.models import (
     quantize_int8,
     save_generator,
 )
-from genforge.tokenizers import CharTokenizer
+from genforge.text.tokenizers import CharTokenizer
 
 
 def test_quantize_int8_hand_values():
@@ -63,7 +63,7 @@ def test_weight_decay_shrinks_kernels_and_embeddings_but_not_biases():
     """AdamW with a zero gradient: Adam's step is 0, so each decayed weight becomes w * (1 - lr * wd) exactly."""
     import keras
 
-    from genforge.models import compile_generator
+    from genforge.text.models import compile_generator
 
     model = build_lstm(5, embedding_dim=3, layers=1, units=4)
     compile_generator(model, learning_rate=0.1, weight_decay=0.5)
@@ -81,7 +81,7 @@ def test_beta_2_is_adams_second_moment_decay():
     v2 = 3 and the step is -0.0881218; for Keras's default 0.999, v2 = 2.500750 and the step is -0.0965180."""
     import keras
 
-    from genforge.models import compile_generator
+    from genforge.text.models import compile_generator
 
     for beta_2, second in ((0.5, -0.0881218), (0.999, -0.0965180)):
         model = build_lstm(5, embedding_dim=3, layers=1, units=4)
@@ -130,7 +130,7 @@ def test_keras_int8_quantizes_dense_and_embedding_layers(tmp_path):
 
 
 def test_gelu_is_x_times_the_normal_cdf():
-    from genforge.layers import gelu
+    from genforge.text.layers import gelu
 
     # x Φ(x) with Φ from a normal table: Φ(1) = 0.8413447, Φ(2) = 0.9772499, Φ(-3) = 0.0013499
     x = np.array([0.0, 1.0, -1.0, 2.0, -3.0], dtype=np.float32)
@@ -143,7 +143,7 @@ def test_gelu_is_x_times_the_normal_cdf():
 _ON_JAX = """
 import sys
 import numpy as np, keras
-from genforge.models import compile_generator, load_generator
+from genforge.text.models import compile_generator, load_generator
 assert keras.backend.backend() == "jax", keras.backend.backend()
 for folder in sys.argv[1:]:
     model, _ = load_generator(folder)

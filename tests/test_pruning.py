@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.config import Prune, load_params
-from genforge.models import build_lstm
-from genforge.pruning import magnitude_mask, polynomial_sparsity, prunable_weights, prune_model, sparsity_report
+from genforge.core.pruning import magnitude_mask, polynomial_sparsity, prunable_weights, sparsity_report
+from genforge.text.config import Prune, load_params
+from genforge.text.models import build_lstm
+from genforge.text.pruning import prune_model
 
 
 def test_polynomial_schedule_hand_values():

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from genforge.report import highlight, render_report, summary_markdown
+from genforge.text.report import highlight, render_report, summary_markdown
 
 
 class Figures(HTMLParser):

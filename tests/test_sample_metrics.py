@@ -1,6 +1,6 @@
 import pytest
 
-from genforge.sample_metrics import (
+from genforge.text.sample_metrics import (
     TrainingText,
     copied_span,
     distinct_n,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.efficiency import generation_speed
-from genforge.models import build_gpt, build_lstm, build_mlp
-from genforge.sampling import (
+from genforge.text.efficiency import generation_speed
+from genforge.text.models import build_gpt, build_lstm, build_mlp
+from genforge.text.sampling import (
     generate,
     generate_batch,
     generate_full_window,
@@ -14,7 +14,7 @@ from genforge.sampling import (
     next_token_distribution,
     sample_logits,
 )
-from genforge.tokenizers import CharTokenizer
+from genforge.text.tokenizers import CharTokenizer
 
 LOGITS = np.array([0.0, math.log(3)])  # softmax = [1/4, 3/4]
 

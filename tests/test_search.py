@@ -14,7 +14,7 @@ from conftest import BIN, run
 from test_stages import edit_params, run_all
 
 from genforge import GenForgeError
-from genforge.config import load_params
+from genforge.text.config import load_params
 from pipelines.search import _check_space, _counted, _write_best, distributions, overrides, suggest, trial_train_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def test_overrides_are_dvc_set_param_arguments():
 def _study_with(params: dict, state=None, value=None):
     import optuna
 
-    from genforge.config import Search
+    from genforge.text.config import Search
 
     study = optuna.create_study()
     trial = study.ask()
@@ -46,7 +46,7 @@ def _study_with(params: dict, state=None, value=None):
 def test_a_study_over_another_space_is_refused():
     from optuna.trial import TrialState
 
-    from genforge.config import Search
+    from genforge.text.config import Search
 
     study, _, train = _study_with({"train.units": {"choices": [8, 16]}}, TrialState.FAIL)
     changed = Search.model_validate({**yaml.safe_load((REPO / "params.yaml").read_text())["search"],

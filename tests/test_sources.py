@@ -7,9 +7,9 @@ import pytest
 from conftest import folder_digest
 
 from genforge import GenForgeError
-from genforge.config import FileSource, UrlSource, WheelSource
-from genforge.files import sha256_file
-from genforge.sources import fetch, tree_digest
+from genforge.core.config import FileSource, UrlSource, WheelSource
+from genforge.core.files import sha256_file
+from genforge.core.sources import fetch, tree_digest
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -87,7 +87,7 @@ def test_network_reads_retry(tmp_path, monkeypatch):
 
     with fsspec.open("memory://flaky/t.txt", "wb") as f:
         f.write(b"x")
-    monkeypatch.setattr("genforge.sources.fsspec.open", flaky_open)
+    monkeypatch.setattr("genforge.core.sources.fsspec.open", flaky_open)
     src = UrlSource(name="f", kind="url", url="memory://flaky/t.txt", sha256=hashlib.sha256(b"x").hexdigest())
     with pytest.raises(GenForgeError, match="could not read after 2 attempts.*connection reset"):
         fetch(src, tmp_path / "a", root=tmp_path, attempts=2, timeout_s=1)

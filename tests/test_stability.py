@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from genforge.efficiency import percentile
-from genforge.stability import batch_losses, loss_spikes, nonfinite_count, seed_spread
+from genforge.core.efficiency import percentile
+from genforge.core.stability import batch_losses, loss_spikes, nonfinite_count, seed_spread
 
 
 def test_batch_losses_from_running_means():

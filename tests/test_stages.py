@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import folder_digest, write_params
 
-from genforge.config import load_params
-from genforge.files import md5_file
+from genforge.core.files import md5_file
+from genforge.text.config import load_params
 from tasks import run_stage
 from tasks.collect import collect
 from tasks.evaluate import evaluate
@@ -132,8 +132,8 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
         assert float(figures[key]) == float(value) == run.data.metrics[key], key
 
     # the registered model generates, and equals the local model folder with the same seed
-    from genforge.models import load_generator
-    from genforge.sampling import generate
+    from genforge.text.models import load_generator
+    from genforge.text.sampling import generate
 
     model = mlflow.pyfunc.load_model("models:/genforge-text@champion")
     out = model.predict(pd.DataFrame({"prompt": ["KING:"]}),
@@ -240,8 +240,7 @@ def test_train_resumes_from_the_last_checkpoint(project, monkeypatch):
     checkpoint of epoch 1 instead of starting over, and the history holds all three epochs."""
     import keras
 
-    from genforge import tracking
-
+    from genforge.core import tracking
     run_all(upto="preprocess")
     edit_params(project, lambda p: p["train"].update(epochs=3, patience=5))
     real_logger = tracking.epoch_logger

@@ -1,7 +1,7 @@
 import pytest
 
 from genforge import GenForgeError
-from genforge.text import clean, decode, markdown_play_to_text, normalize
+from genforge.text.clean import clean, decode, markdown_play_to_text, normalize
 
 PLAY = (
     "# Othello\n\n## ACT I\n\n_Enter RODERIGO and IAGO_\n\n"

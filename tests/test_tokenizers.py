@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.tokenizers import UNK, ByteTokenizer, CharTokenizer, load_tokenizer, make_tokenizer
+from genforge.text.tokenizers import UNK, ByteTokenizer, CharTokenizer, load_tokenizer, make_tokenizer
 
 
 def test_byte_tokenizer_hand_values():

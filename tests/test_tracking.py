@@ -3,8 +3,9 @@ import hashlib
 import pytest
 from mlflow.utils.validation import path_not_unique, validate_param_and_metric_name
 
-from genforge import GenForgeError, tracking
-from genforge.tracking import metric_key, metric_keys
+from genforge import GenForgeError
+from genforge.core import tracking
+from genforge.core.tracking import metric_key, metric_keys
 
 
 def test_valid_names_are_kept():

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.config import Train, load_params
-from genforge.training import fit_generator, learning_rate
+from genforge.core.trainer import learning_rate
+from genforge.text.config import Train, load_params
+from genforge.text.training import fit_generator
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("train_script.py")
@@ -123,7 +124,7 @@ def test_two_worker_multiworker_mirrored_matches_one_worker(tmp_path):
 
 
 def test_bad_tf_config_and_non_chief_stage(monkeypatch):
-    from genforge.training import is_chief
+    from genforge.core.trainer import is_chief
 
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(GenForgeError, match="TF_CONFIG is not a JSON object"):
@@ -144,7 +145,7 @@ def test_batch_must_split_over_replicas(monkeypatch):
         def scope(self):
             return tf.distribute.get_strategy().scope()
 
-    monkeypatch.setattr("genforge.training.distribution_strategy", lambda: Two())
+    monkeypatch.setattr("genforge.text.training.distribution_strategy", lambda: Two())
     with pytest.raises(GenForgeError, match="batch_size .7. must be a multiple of the 2 replicas"):
         fit_generator(tiny_train(batch_size=7), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
 
@@ -171,8 +172,8 @@ def test_precision_and_steps_per_execution():
 def test_thread_pools_are_sized_in_a_fresh_process_and_kept_with_a_warning_after():
     script = """
 import json, logging, sys
-from genforge.config import load_params
-from genforge.training import set_threads
+from genforge.text.config import load_params
+from genforge.core.trainer import set_threads
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
 base = load_params(sys.argv[1]).train
 assert set_threads(base)  # 0 and 0: TensorFlow's choice, nothing to do

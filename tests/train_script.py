@@ -10,9 +10,9 @@ import sys
 import keras
 import numpy as np
 
-from genforge.config import Train
-from genforge.data import chop
-from genforge.training import fit_generator
+from genforge.text.config import Train
+from genforge.text.data import chop
+from genforge.text.training import fit_generator
 
 
 def corpus() -> tuple[np.ndarray, np.ndarray]:

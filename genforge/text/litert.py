@@ -3,7 +3,7 @@
 The exported model is one decoding step: ``token int32 (1,)`` and ``state float32 (L, 2, 1, U)`` (each LSTM layer's
 ``h`` and ``c``) to ``logits float32 (1, V)`` and the new state. A fixed batch of 1 is what converts cleanly: a Keras 3
 LSTM with a dynamic batch does not (``tf.TensorListReserve ... element_shape to be static``). The step is
-:class:`genforge.sampling.LSTMStepper`'s, so the LiteRT model computes what the Keras model computes.
+:class:`genforge.text.sampling.LSTMStepper`'s, so the LiteRT model computes what the Keras model computes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ KINDS = ("float32", "float16", "int8")
 
 
 def export_step_model(model, kind: str) -> bytes:
-    """Convert ``model`` (:func:`genforge.models.build_lstm`) to a LiteRT flatbuffer of one decoding step.
+    """Convert ``model`` (:func:`genforge.text.models.build_lstm`) to a LiteRT flatbuffer of one decoding step.
 
     Args:
         model: a Keras LSTM generator whose layers all have the same ``units``.
@@ -34,7 +34,7 @@ def export_step_model(model, kind: str) -> bytes:
     """
     import tensorflow as tf
 
-    from genforge.sampling import LSTMStepper
+    from genforge.text.sampling import LSTMStepper
 
     if kind not in KINDS:
         raise GenForgeError(f"LiteRT kind must be one of {', '.join(KINDS)} (got {kind!r})")
@@ -63,8 +63,8 @@ def export_step_model(model, kind: str) -> bytes:
 class LiteRTStepper:
     """Runs a model written by :func:`export_step_model` with the ``ai_edge_litert`` interpreter, one token at a time.
 
-    Same interface as :class:`genforge.sampling.LSTMStepper` (batch 1 only), plus ``predict_on_batch`` so that
-    :func:`genforge.evaluation.score` can score it like a Keras model.
+    Same interface as :class:`genforge.text.sampling.LSTMStepper` (batch 1 only), plus ``predict_on_batch`` so that
+    :func:`genforge.text.evaluation.score` can score it like a Keras model.
 
     Args:
         model: path of a ``.tflite`` file, or its bytes.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.files import atomic_path
+from genforge.core.files import atomic_path
 
 UNK = "\ufffd"  # how the <unk> token (id 0 of a char tokenizer) is written when decoded
 

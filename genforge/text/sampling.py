@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.tokenizers import Tokenizer
+from genforge.text.tokenizers import Tokenizer
 
 
 def next_token_distribution(logits: np.ndarray, temperature: float, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -103,7 +103,7 @@ class Stepper:
 
 
 class LSTMStepper(Stepper):
-    """Incremental decoding of an LSTM generator built by :func:`genforge.models.build_lstm`: one token at a time,
+    """Incremental decoding of an LSTM generator built by :func:`genforge.text.models.build_lstm`: one token at a time,
     carrying each layer's ``(h, c)`` state, with the same layers and weights as the full model.
 
     Args:
@@ -139,7 +139,7 @@ class LSTMStepper(Stepper):
 
 
 class MLPStepper(Stepper):
-    """Incremental decoding of an MLP generator (:func:`genforge.models.build_mlp`): the state is the buffer of the
+    """Incremental decoding of an MLP generator (:func:`genforge.text.models.build_mlp`): the state is the buffer of the
     last ``context`` token embeddings, ``float32 (B, context, E)``, zeros at the start as in the full model."""
 
     def __init__(self, model):
@@ -168,7 +168,7 @@ class MLPStepper(Stepper):
 
 
 class GPTStepper(Stepper):
-    """Incremental decoding of a GPT generator (:func:`genforge.models.build_gpt`) with a key/value cache.
+    """Incremental decoding of a GPT generator (:func:`genforge.text.models.build_gpt`) with a key/value cache.
 
     The state is ``(keys, values, positions, tokens)``: per block, keys and values ``(B, H, S, D)`` of the tokens
     read so far (``S`` = block size); each row's next position ``int32 (B,)``; and the token ids at each position
@@ -263,7 +263,7 @@ def make_stepper(model):
     Raises:
         GenForgeError: a model no GenForge builder made.
     """
-    from genforge.models import arch_of
+    from genforge.text.models import arch_of
 
     return {"lstm": LSTMStepper, "mlp": MLPStepper, "gpt": GPTStepper}[arch_of(model)](model)
 

@@ -208,40 +208,30 @@ def epoch_logger(run_id: str, sample_fn=None):
     return MlflowEpochLogger()
 
 
-def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
-    """Log the model folder as an MLflow pyfunc model named ``model`` in the run and register it as a new version
-    of ``registered_name``; return the version number.
+def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], signature,
+              pip_requirements: list[str], registered_name: str) -> int:
+    """Log a pyfunc model from code (``python_model``, a file that calls ``mlflow.models.set_model``) named
+    ``model`` in the run, with the ``genforge`` package as its code, and register it as a new version of
+    ``registered_name``; return the version number.
 
-    The pyfunc takes a DataFrame with a string column ``prompt`` and params ``max_new_tokens``, ``temperature``,
-    ``top_k``, ``top_p``, ``seed``, and returns the generated text per prompt (column ``text``).
+    Args:
+        run_id: the model's training run.
+        python_model: the model-from-code file (MLflow docs, *Models From Code*).
+        artifacts: ``{name: local path}`` copied with the model (``context.artifacts[name]`` at load time).
+        signature: an ``mlflow.models.ModelSignature``: what ``mlflow models serve`` accepts and returns.
+        pip_requirements: the packages a served model installs.
+        registered_name: the registered model.
     """
     mlflow = _mlflow()
     _client(run_id)
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-
-    from genforge.pyfunc import pip_requirements
-
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("string", "prompt")]),
-        outputs=Schema([ColSpec("string", "text")]),
-        params=ParamSchema([
-            ParamSpec("max_new_tokens", "long", 200),
-            ParamSpec("temperature", "double", 0.8),
-            ParamSpec("top_k", "long", 0),
-            ParamSpec("top_p", "double", 1.0),
-            ParamSpec("seed", "long", 0),
-            ParamSpec("stop", "string", [], (-1,)),
-        ]),
-    )
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            artifacts={"generator": str(model_dir)},
+            python_model=str(python_model),
+            artifacts=dict(artifacts),
             signature=signature,
-            pip_requirements=pip_requirements(),
-            code_paths=[str(Path(__file__).parent)],
+            pip_requirements=pip_requirements,
+            code_paths=[str(Path(__file__).parents[1])],  # the genforge package
             registered_model_name=registered_name,
         )
     return int(info.registered_model_version)

@@ -1,10 +1,10 @@
 """The model-from-code file MLflow logs for a GenForge generator (see mlflow.models.set_model).
 
-MLflow executes this file when it loads the model; import :mod:`genforge.pyfunc` for the class itself.
+MLflow executes this file when it loads the model; import :mod:`genforge.text.pyfunc` for the class itself.
 """
 
 from mlflow.models import set_model
 
-from genforge.pyfunc import TextGenerator
+from genforge.text.pyfunc import TextGenerator
 
 set_model(TextGenerator())

@@ -1,44 +1,20 @@
-"""Efficiency of a generator: size, generation speed, per-token latency, peak memory."""
+"""Efficiency of a text generator: generation speed and per-token latency (the shared figures are in
+:mod:`genforge.core.efficiency`)."""
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 
 import numpy as np
 
-from genforge.sampling import generate_batch
-from genforge.tokenizers import Tokenizer
-
-
-def percentile(values, q: float) -> float:
-    """The ``q``-th percentile (0..100) of ``values`` with linear interpolation between order statistics
-    (NumPy's default ``"linear"`` method; Hyndman & Fan, 1996, *Sample Quantiles in Statistical Packages*,
-    definition 7).
-
-    Raises:
-        ValueError: no values, or ``q`` outside ``[0, 100]``.
-
-    >>> percentile([1.0, 2.0, 3.0, 4.0], 50)  # halfway between 2 and 3
-    2.5
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0 or not 0 <= q <= 100:
-        raise ValueError(f"percentile needs values and q in [0, 100] (got {v.size} values, q={q})")
-    return float(np.percentile(v, q))
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (``getrusage`` ``ru_maxrss``: KiB on Linux, bytes on
-    macOS)."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+from genforge.core.efficiency import percentile
+from genforge.text.sampling import generate_batch
+from genforge.text.tokenizers import Tokenizer
 
 
 def generation_speed(model, tokenizer: Tokenizer, prompt: str, *, batch: int, tokens: int,
                      temperature: float = 1.0, seed: int = 0) -> dict[str, float]:
-    """Throughput and per-token latency of :func:`genforge.sampling.generate_batch` with ``batch`` copies of
+    """Throughput and per-token latency of :func:`genforge.text.sampling.generate_batch` with ``batch`` copies of
     ``prompt``, after one short warm-up call that compiles the same decoding loop (``generate_batch`` decodes whole
     chunks whatever the token count), so tracing and compilation are not counted.
 
@@ -65,8 +41,8 @@ def generation_speed(model, tokenizer: Tokenizer, prompt: str, *, batch: int, to
 
 
 def step_latency(stepper, *, tokens: int, first_token: int = 0) -> dict[str, float]:
-    """Per-token latency of batch-1 greedy decoding with ``stepper`` (a :class:`genforge.sampling.Stepper` or
-    :class:`genforge.litert.LiteRTStepper`): the model step alone, without sampling, after 10 warm-up steps.
+    """Per-token latency of batch-1 greedy decoding with ``stepper`` (a :class:`genforge.text.sampling.Stepper` or
+    :class:`genforge.text.litert.LiteRTStepper`): the model step alone, without sampling, after 10 warm-up steps.
 
     Args:
         tokens: timed steps, ``>= 2``; each feeds back the argmax of the previous step.

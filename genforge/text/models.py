@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.tokenizers import Tokenizer, load_tokenizer
+from genforge.text.tokenizers import Tokenizer, load_tokenizer
 
 KERAS_FILE = "model.keras"
 INT8_FILE = "model.int8.npz"
@@ -83,14 +83,14 @@ def build_mlp(vocab_size: int, *, embedding_dim: int, context: int, hidden: list
     a softmax over the vocabulary.
 
     Shapes: input ``int32 (B, T)``; embedding ``(B, T, E)``; context window ``(B, T, context * E)``
-    (:class:`genforge.layers.ContextWindow`: position ``t`` sees tokens ``t - context + 1 .. t``, zeros before the
+    (:class:`genforge.text.layers.ContextWindow`: position ``t`` sees tokens ``t - context + 1 .. t``, zeros before the
     start); each hidden layer ``(B, T, h)``; output logits ``float32 (B, T, V)``. Every position predicts the next
     token, so it trains on the same windows as the LSTM and decodes incrementally with a buffer of ``context``
     embeddings.
     """
     import keras
 
-    from genforge.layers import ContextWindow
+    from genforge.text.layers import ContextWindow
 
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(tokens)
@@ -106,7 +106,7 @@ def build_mlp(vocab_size: int, *, embedding_dim: int, context: int, hidden: list
 def build_gpt(vocab_size: int, *, block_size: int, n_layer: int, n_head: int, n_embd: int, dropout: float = 0.0):
     """A decoder-only Transformer configured like nanoGPT (Karpathy, ``model.py``; GPT-2 of Radford et al., 2019):
     token embedding plus learned positions, ``n_layer`` pre-norm blocks of causal self-attention and MLP
-    (:class:`genforge.layers.TransformerBlock`), a final layer norm and a linear head (not tied to the embedding).
+    (:class:`genforge.text.layers.TransformerBlock`), a final layer norm and a linear head (not tied to the embedding).
 
     Shapes: input ``int32 (B, T)`` with ``T <= block_size``; every block ``(B, T, n_embd)``; output logits ``float32
     (B, T, V)``. Weights are initialised N(0, 0.02) like nanoGPT.
@@ -116,7 +116,7 @@ def build_gpt(vocab_size: int, *, block_size: int, n_layer: int, n_head: int, n_
     """
     import keras
 
-    from genforge.layers import PositionEmbedding, TransformerBlock
+    from genforge.text.layers import PositionEmbedding, TransformerBlock
 
     if n_embd % n_head:
         raise ValueError(f"n_embd {n_embd} is not divisible by n_head {n_head}")
@@ -280,7 +280,7 @@ def load_generator(folder: str | Path):
                             "or optimize stage (run `dvc repro` if it is missing)")
     tokenizer = load_tokenizer(folder / TOKENIZER_FILE)
     _activation_l2_class()  # registered before a model that uses it is deserialized
-    import genforge.layers  # noqa: F401  (registers the MLP and GPT layers)
+    import genforge.text.layers  # noqa: F401  (registers the MLP and GPT layers)
     try:
         model = (keras.saving.load_model(folder / KERAS_FILE) if (folder / KERAS_FILE).exists()
                  else _load_int8(folder / INT8_FILE))

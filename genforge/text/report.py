@@ -78,7 +78,7 @@ def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, A
     """
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("genforge", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("genforge.text", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     env.filters["number"] = _number

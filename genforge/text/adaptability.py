@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.data import training_dataset
-from genforge.evaluation import score
-from genforge.models import compile_generator
+from genforge.text.data import training_dataset
+from genforge.text.evaluation import score
+from genforge.text.models import compile_generator
 
 
 def adaptability(model, domain: np.ndarray, *, steps: int, seq_len: int, batch_size: int, learning_rate: float,
@@ -17,7 +17,7 @@ def adaptability(model, domain: np.ndarray, *, steps: int, seq_len: int, batch_s
     initialised model of the same architecture trained the same ``steps`` on the same windows.
 
     The domain's token stream is cut once: the first ``1 - holdout_fraction`` is fine-tuning data, the rest is
-    scored (with :func:`genforge.evaluation.score`), so no scored token is trained on. Both fine-tunes use Adam at
+    scored (with :func:`genforge.text.evaluation.score`), so no scored token is trained on. Both fine-tunes use Adam at
     ``learning_rate`` on windows at random offsets drawn with ``seed``. A transfer benefit shows as
     ``loss_after < loss_fresh``; the measure follows the fine-tuning protocol of Yosinski et al. (2014), *How
     transferable are features in deep neural networks?*, sec. 4, with language-model loss in place of accuracy.

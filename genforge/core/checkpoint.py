@@ -1,9 +1,10 @@
 """The resumable state of a training run: step checkpoints, early stopping, per-step losses and the epoch history.
 
 One Keras callback, :class:`TrainingState`, owns everything a killed run needs to continue exactly where it stopped:
-every variable of the model and its optimizer (one ``.npz`` of their values, in the order of ``model.variables``
-then ``model.optimizer.variables``, whose shapes and dtypes are checked on restore), the global step (which fixes the
-data position, see :func:`genforge.data.training_dataset`), the best weights and patience of early stopping, the
+every variable of the model and of each optimizer it owns (one ``.npz`` of their values, in the order of
+``model.variables`` then each optimizer's variables, see :func:`optimizers`, whose shapes and dtypes are checked on
+restore), the global step (which fixes the
+data position, see :func:`genforge.text.data.training_dataset`), the best weights and patience of early stopping, the
 per-step losses and the per-epoch history. A checkpoint is a folder written beside the live one and renamed over it,
 so a kill at any instant leaves either the previous checkpoint or the new one, never half of one.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from genforge import GenForgeError
 
 STATE_FILE = "state.json"
+FORMAT = 2  # of state.json: 2 records every log key per step (format 1, one loss and accuracy, is not read)
 WEIGHTS_FILE = "latest.npz"
 BEST_FILE = "best.npz"
 
@@ -37,22 +39,32 @@ class TrainingState(_callback_base()):
     Args:
         folder: where the checkpoint lives; ``None`` keeps everything in memory (no resume).
         steps_per_epoch: batches per epoch.
-        patience: epochs without a lower ``val_loss`` before training stops (Keras ``EarlyStopping`` semantics:
-            never after the first epoch; the weights of the best epoch are restored by :meth:`restore_best`).
+        patience: epochs without an improvement of ``monitor`` before training stops (Keras ``EarlyStopping``
+            semantics: never after the first epoch; the weights of the best epoch are restored by
+            :meth:`restore_best`).
         every: save every ``every`` global steps as well as at each epoch's end (0 = epoch ends only).
+        monitor: the epoch-log key early stopping and the best weights follow (``val_loss``, ``val_g_loss``, ...); an
+            epoch whose logs lack it counts as no improvement.
+        mode: ``"min"`` (lower is better) or ``"max"``.
+        step_key: the log key recorded per step in ``step_losses``.
 
     Attributes:
         step: global steps done (all epochs).
         resumed_from: the global step restored from the checkpoint (0 for a fresh run).
-        history: one dict per finished epoch: ``epoch`` (1-based), ``loss`` and ``accuracy`` (means over the epoch's
-            steps), ``val_loss``, ``val_accuracy``.
-        step_losses: ``(global step, loss)`` per Keras progress report: each step's own loss (nats) when
+        history: one dict per finished epoch: ``epoch`` (1-based), each training log key (``loss``, ``accuracy``,
+            or a model's own such as ``d_loss`` and ``g_loss``) as the mean over the epoch's steps, each validation
+            key (``val_loss``, ...) as Keras reports it, and ``monitor``.
+        step_losses: ``(global step, value of step_key)`` per Keras progress report: each step's own value when
             ``steps_per_execution`` is 1, else the mean of the steps of each execution.
         stopped: early stopping has fired.
     """
 
-    def __init__(self, folder: str | Path | None, *, steps_per_epoch: int, patience: int, every: int = 0):
+    def __init__(self, folder: str | Path | None, *, steps_per_epoch: int, patience: int, every: int = 0,
+                 monitor: str = "val_loss", mode: str = "min", step_key: str = "loss"):
         super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        self.monitor, self.mode, self.step_key = monitor, mode, step_key
         self.folder = Path(folder) if folder is not None else None
         self.steps_per_epoch = steps_per_epoch
         self.patience = patience
@@ -62,15 +74,16 @@ class TrainingState(_callback_base()):
         self.history: list[dict] = []
         self.step_losses: list[tuple[int, float]] = []
         self.stopped = False
-        self.best = math.inf
+        self.best = math.inf if mode == "min" else -math.inf
         self.wait = 0
         self._best_weights = None
-        self._epoch_rows: list[tuple[int, float, float]] = []  # (steps, loss, accuracy) per report, this epoch
-        self._last = (-1, 0.0, 0.0)  # (batch, running mean loss, running mean accuracy) of the current fit epoch
+        self._epoch_rows: list[tuple[int, dict[str, float]]] = []  # (steps, {key: value}) per report, this epoch
+        self._last: tuple[int, dict[str, float]] = (-1, {})  # (batch, {key: running mean}) of the current fit epoch
 
     # --- persistence -------------------------------------------------------------------------------------------
     def restore(self, model) -> int:
-        """Load the checkpoint into ``model`` (compiled; its optimizer is built first) and this object.
+        """Load the checkpoint into ``model`` (compiled; a lone optimizer is built here, several must be built by the
+        model's ``compile``) and this object.
 
         Returns:
             The global step to continue from (0 when there is no checkpoint).
@@ -83,10 +96,12 @@ class TrainingState(_callback_base()):
         if folder is None:
             return 0
         state = json.loads((folder / STATE_FILE).read_text())
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+        owned = optimizers(model)
+        if len(owned) == 1 and not owned[0].built:  # Keras builds a lone optimizer at the first step; do it now
+            owned[0].build(model.trainable_variables)
         variables = _state_variables(model)
-        if state.get("variables") != _signature(variables) or not (folder / WEIGHTS_FILE).exists():
+        if (state.get("format") != FORMAT or state.get("variables") != _signature(variables)
+                or not (folder / WEIGHTS_FILE).exists()):
             raise GenForgeError(
                 f"checkpoint {folder} does not hold this model's variables (their number, shapes or dtypes differ): "
                 f"it was written for another model or by an older GenForge. Remove the folder to train from the "
@@ -97,7 +112,7 @@ class TrainingState(_callback_base()):
         self.step = self.resumed_from = state["step"]
         self.history = state["history"]
         self.step_losses = [tuple(x) for x in state["step_losses"]]
-        self._epoch_rows = [tuple(x) for x in state["epoch_rows"]]
+        self._epoch_rows = [(n, values) for n, values in state["epoch_rows"]]
         self.stopped, self.best, self.wait = state["stopped"], state["best"], state["wait"]
         if (folder / BEST_FILE).exists():
             with np.load(folder / BEST_FILE) as saved:
@@ -127,7 +142,7 @@ class TrainingState(_callback_base()):
         np.savez(tmp / WEIGHTS_FILE, *(v.numpy() for v in variables))
         if self._best_weights is not None:
             np.savez(tmp / BEST_FILE, *self._best_weights)
-        state = {"variables": _signature(variables), "step": self.step, "history": self.history,
+        state = {"format": FORMAT, "variables": _signature(variables), "step": self.step, "history": self.history,
                  "step_losses": self.step_losses, "epoch_rows": self._epoch_rows, "stopped": self.stopped,
                  "best": self.best, "wait": self.wait}
         (tmp / STATE_FILE).write_text(json.dumps(state))
@@ -144,47 +159,48 @@ class TrainingState(_callback_base()):
                 shutil.rmtree(self.folder.with_name(self.folder.name + suffix), ignore_errors=True)
 
     def restore_best(self) -> None:
-        """Set the model to the weights of the epoch with the lowest ``val_loss`` (if any epoch was scored)."""
+        """Set the model to the weights of the epoch with the best ``monitor`` (if any epoch was scored)."""
         if self._best_weights is not None:
             self.model.set_weights(self._best_weights)
 
     # --- Keras hooks -------------------------------------------------------------------------------------------
     def on_epoch_begin(self, epoch, logs=None):
-        self._last = (-1, 0.0, 0.0)
+        self._last = (-1, {})
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports running means over this fit() call's part of the epoch after each execution; their
         # differences give the mean of the steps since the last report.
-        logs = logs or {}
-        prev_batch, prev_loss, prev_acc = self._last
-        mean_loss, mean_acc = float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan))
+        prev_batch, prev = self._last
+        means = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         n = batch - prev_batch
-        with np.errstate(invalid="ignore", over="ignore"):
-            loss = ((batch + 1) * mean_loss - (prev_batch + 1) * prev_loss) / n
-            acc = ((batch + 1) * mean_acc - (prev_batch + 1) * prev_acc) / n
-        if not math.isfinite(prev_loss):
-            loss = math.nan  # once the running mean is NaN, later steps cannot be told apart
-        self._last = (batch, mean_loss, mean_acc)
+        values = {}
+        for key, mean in means.items():
+            before = prev.get(key, 0.0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                values[key] = float(((batch + 1) * mean - (prev_batch + 1) * before) / n)
+            if not math.isfinite(before):
+                values[key] = math.nan  # once the running mean is NaN, later steps cannot be told apart
+        self._last = (batch, means)
         self.step += n
-        self.step_losses.append((self.step, float(loss)))
-        self._epoch_rows.append((n, float(loss), float(acc)))
+        self.step_losses.append((self.step, values.get(self.step_key, math.nan)))
+        self._epoch_rows.append((n, values))
         if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        steps = np.array([r[0] for r in self._epoch_rows], dtype=np.float64)
-        losses = np.array([r[1] for r in self._epoch_rows])
-        accs = np.array([r[2] for r in self._epoch_rows])
-        row = {"epoch": epoch + 1,
-               "loss": float(np.sum(steps * losses) / np.sum(steps)),
-               "accuracy": float(np.sum(steps * accs) / np.sum(steps)),
-               "val_loss": float(logs.get("val_loss", math.nan)),
-               "val_accuracy": float(logs.get("val_accuracy", math.nan))}
+        steps = np.array([n for n, _ in self._epoch_rows], dtype=np.float64)
+        row: dict[str, float] = {"epoch": epoch + 1}
+        for key in self._epoch_rows[-1][1] if self._epoch_rows else ():
+            values = np.array([v.get(key, math.nan) for _, v in self._epoch_rows])
+            row[key] = float(np.sum(steps * values) / np.sum(steps))
+        row.update({k: float(v) for k, v in logs.items() if k.startswith("val_")})
+        row.setdefault(self.monitor, float(logs.get(self.monitor, math.nan)))
         self.history.append(row)
         self._epoch_rows = []
-        if row["val_loss"] < self.best:
-            self.best, self.wait = row["val_loss"], 0
+        value = row[self.monitor]
+        if value < self.best if self.mode == "min" else value > self.best:
+            self.best, self.wait = value, 0
             self._best_weights = self.model.get_weights()
         else:
             self.wait += 1
@@ -194,10 +210,24 @@ class TrainingState(_callback_base()):
         self.save()
 
 
+def optimizers(model) -> list:
+    """Every optimizer ``model`` owns: ``model.optimizer`` (when set) and, after it, each other Keras optimizer held
+    in an attribute of the model, by attribute name (a GAN's ``d_optimizer`` and ``g_optimizer``, say)."""
+    import keras
+
+    found = [model.optimizer] if model.optimizer is not None else []
+    for name in sorted(vars(model)):
+        value = getattr(model, name, None)
+        if isinstance(value, keras.optimizers.Optimizer) and all(value is not o for o in found):
+            found.append(value)
+    return found
+
+
 def _state_variables(model) -> list:
-    """Every variable a resumed run needs: the model's (weights and random-seed states) and its optimizer's (step
-    count, moments)."""
-    return [*model.variables, *model.optimizer.variables]
+    """Every variable a resumed run needs: the model's (weights and random-seed states) and each of its optimizers'
+    (step count, moments; :func:`optimizers`). An optimizer other than ``model.optimizer`` must be built before a
+    restore (a model with several builds them in its ``compile``)."""
+    return [*model.variables, *(v for opt in optimizers(model) for v in opt.variables)]
 
 
 def _signature(variables: list) -> list[list]:

@@ -21,8 +21,8 @@ import fsspec
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from genforge import GenForgeError
-from genforge.config import FileSource, Source, UrlSource, WheelSource
-from genforge.files import sha256_file
+from genforge.core.config import FileSource, Source, UrlSource, WheelSource
+from genforge.core.files import sha256_file
 
 MANIFEST = "manifest.json"  # the collect stage's index of fetched files, inside paths.raw
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from genforge.data import chop
-from genforge.metrics import language_model_metrics, token_nll, top_k_hits
+from genforge.text.data import chop
+from genforge.text.metrics import language_model_metrics, token_nll, top_k_hits
 
 
 def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int = 128) -> dict[str, float]:
@@ -22,9 +22,9 @@ def score(model, tokens: np.ndarray, *, context: int, unit: str, batch_size: int
         unit: ``"character"`` or ``"byte"`` (names the bits-per-unit metric).
 
     Returns:
-        :func:`genforge.metrics.language_model_metrics` of all scored tokens.
+        :func:`genforge.text.metrics.language_model_metrics` of all scored tokens.
     """
-    from genforge.models import ARCHS, block_size
+    from genforge.text.models import ARCHS, block_size
 
     if getattr(model, "name", None) in ARCHS and block_size(model):
         context = min(context, block_size(model))

@@ -1,0 +1,80 @@
+"""The MLflow pyfunc flavour of a GenForge generator: ``mlflow.pyfunc.load_model(uri).predict(df, params=...)``."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+
+from genforge.core import tracking
+
+# the generation params a served model takes, with their defaults (the signature and predict() both read these)
+DEFAULTS = {"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 1.0, "seed": 0}
+
+
+def pip_requirements() -> list[str]:
+    """The packages a served model needs, pinned to the versions installed here (genforge travels as code)."""
+    reqs = []
+    for name in ("keras", "tensorflow-cpu", "numpy", "pandas", "mlflow"):
+        try:
+            reqs.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return reqs
+
+
+class TextGenerator(mlflow.pyfunc.PythonModel):
+    """Generates text from prompts with a model folder written by the train or optimize stage.
+
+    Input: a DataFrame with a string column ``prompt`` (MLflow also turns ``{"prompt": "..."}`` into one).
+    Params: ``max_new_tokens`` (int), ``temperature`` (float, 0 = greedy), ``top_k`` (int, 0 = off), ``top_p``
+    (float), ``seed`` (int), ``stop`` (list of strings: each text ends before the first of them). Output: a DataFrame
+    with a string column ``text``, the continuation of each prompt.
+    """
+
+    def load_context(self, context):
+        from genforge.text.models import load_generator
+
+        self.model, self.tokenizer = load_generator(context.artifacts["generator"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from genforge.text.sampling import generate
+
+        params = {**DEFAULTS, **(params or {})}
+        prompts = model_input["prompt"].tolist()
+        texts = [
+            generate(self.model, self.tokenizer, str(p),
+                     max_new_tokens=int(params["max_new_tokens"]),
+                     temperature=float(params["temperature"]),
+                     top_k=int(params["top_k"]),
+                     top_p=float(params["top_p"]),
+                     seed=int(params["seed"]),
+                     stop=[str(x) for x in params.get("stop", None) or ()])
+            for p in prompts
+        ]
+        return pd.DataFrame({"text": texts})
+
+
+def signature():
+    """The model signature: a string column ``prompt`` in, a string column ``text`` out, and the generation params
+    of :data:`DEFAULTS` plus ``stop`` (a list of strings)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    types = {int: "long", float: "double"}
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", "prompt")]),
+        outputs=Schema([ColSpec("string", "text")]),
+        params=ParamSchema([*(ParamSpec(k, types[type(v)], v) for k, v in DEFAULTS.items()),
+                            ParamSpec("stop", "string", [], (-1,))]),
+    )
+
+
+def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
+    """Log the model folder ``model_dir`` as the pyfunc model ``model`` of the run (:class:`TextGenerator`, with
+    :func:`signature`) and register it as a new version of ``registered_name``; return the version number."""
+    return tracking.log_model(run_id, python_model=Path(__file__).with_name("pyfunc_model.py"),
+                              artifacts={"generator": str(model_dir)}, signature=signature(),
+                              pip_requirements=pip_requirements(), registered_name=registered_name)
