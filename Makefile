@@ -26,17 +26,21 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
-# The whole pipeline as a Prefect flow (each task runs `dvc repro` of one stage).
+# The whole pipeline as a Prefect flow (each task runs `dvc repro` of one stage): every generator of params.yaml,
+# or those of ONLY (space-separated names).
+ONLY ?=
 run: setup
-	$(BIN)/python -m pipelines.training
+	$(BIN)/python -m pipelines.training $(if $(strip $(ONLY)),--only $(ONLY))
 
 # The same pipeline through DVC alone.
 repro: setup
 	$(BIN)/dvc repro
 
-# The Optuna hyperparameter search of params.yaml `search` (needs data/processed: `dvc repro preprocess`).
+# The Optuna hyperparameter search of generator GENERATOR's `search` section (needs its preprocessed data:
+# `dvc repro preprocess@$(GENERATOR)`).
+GENERATOR ?= plays-char-lstm
 search: setup
-	$(BIN)/python -m pipelines.search
+	$(BIN)/python -m pipelines.search --generator $(GENERATOR)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from genforge import GenForgeError
+from genforge.text.sampling import DEFAULTS
 
 app = typer.Typer(help="GenForge: train, evaluate and sample generative models.", no_args_is_help=True,
                   add_completion=False)
@@ -24,11 +25,14 @@ def generate(
     model: Annotated[str, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model, or a "
                                             "local model folder (models/optimized)")],
     prompt: Annotated[str, typer.Option(help="text to continue [default: a newline]", show_default=False)] = "\n",
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] = 500,
-    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = 0.8,
-    top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] = 0,
-    top_p: Annotated[float, typer.Option(max=1.0, help="nucleus sampling mass, in (0, 1]; 1 = off")] = 1.0,
-    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = 0,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] =
+    DEFAULTS["max_new_tokens"],
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = DEFAULTS["temperature"],
+    top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] =
+    DEFAULTS["top_k"],
+    top_p: Annotated[float, typer.Option(max=1.0, help="nucleus sampling mass, in (0, 1]; 1 = off")] =
+    DEFAULTS["top_p"],
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = DEFAULTS["seed"],
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,
 ) -> None:
@@ -66,19 +70,20 @@ def generate(
 PROFILES = Path("profiles")
 
 
-def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> list[str]:
-    """The ``dvc exp run`` arguments that apply ``profiles/<name>.yaml`` over ``params_file``: ``-S key=value`` per
-    leaf key of the profile (lists as YAML flow sequences).
+def profile_overrides(name: str, generator: str, params_file: Path = Path("params.yaml")) -> list[str]:
+    """The ``dvc exp run`` arguments that apply ``profiles/<name>.yaml`` to generator ``generator`` of
+    ``params_file``: ``-S generators.<generator>.<key>=value`` per leaf key of the profile (lists as YAML flow
+    sequences).
 
     Raises:
-        GenForgeError: no such profile (the message lists the profiles), or the merged parameters are invalid (the
-            message names the key, as :func:`genforge.text.config.load_params` does).
+        GenForgeError: no such profile (the message lists the profiles) or generator, or the merged parameters are
+            invalid (the message names the key, as :func:`genforge.core.config.load_params` does).
     """
     import tempfile
 
     import yaml
 
-    from genforge.text.config import load_params
+    from genforge.core.config import load_params
 
     path = PROFILES / f"{name}.yaml"
     if not path.is_file():
@@ -86,6 +91,9 @@ def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> lis
         raise GenForgeError(f"{path}: no such profile (profiles: {known})")
     profile = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     merged = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    generators = merged.get("generators") or {}
+    if generator not in generators:
+        raise GenForgeError(f"{params_file}: no generator {generator!r} (generators: {', '.join(generators)})")
     args: list[str] = []
 
     def walk(over: dict, base: dict, prefix: str) -> None:
@@ -97,7 +105,7 @@ def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> lis
                 text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
                 args.append(f"{prefix}{key}={text}")
 
-    walk(profile, merged, "")
+    walk(profile, generators[generator], f"generators.{generator}.")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(merged, f)
     try:
@@ -110,11 +118,12 @@ def profile_overrides(name: str, params_file: Path = Path("params.yaml")) -> lis
 
 
 @app.command()
-def profile(name: Annotated[str, typer.Argument(help="a file name in profiles/ without .yaml: cpu, cpu-gpt, gpu, ...")]
-            ) -> None:
-    """Print the `dvc exp run` arguments of a profile: dvc exp run $(genforge profile gpu)."""
+def profile(name: Annotated[str, typer.Argument(help="a file name in profiles/ without .yaml: cpu, cpu-gpt, gpu, ...")],
+            generator: Annotated[str, typer.Argument(help="the generator of params.yaml it applies to")]) -> None:
+    """Print the `dvc exp run` arguments of a profile for one generator:
+    dvc exp run $(genforge profile gpu plays-char-lstm)."""
     try:
-        typer.echo(" ".join(profile_overrides(name)))
+        typer.echo(" ".join(profile_overrides(name, generator)))
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

@@ -20,7 +20,8 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from genforge import GenForgeError
-from genforge.text.config import Params, Search, Train, load_params
+from genforge.core.config import Job, job, load_params
+from genforge.text.config import Search, Train
 
 TRIAL_TAG = "optuna.trial_number"
 
@@ -59,7 +60,7 @@ def suggest(trial, space: Search, train: Train) -> dict[str, float | int | str |
     return values
 
 
-def trial_train_config(params: Params, values: dict) -> Train:
+def trial_train_config(params: Job, values: dict) -> Train:
     """The ``train`` section of one trial: params.yaml's, with the trial's values and ``search.epochs`` /
     ``search.steps_per_epoch``, and no per-epoch samples.
 
@@ -76,8 +77,9 @@ def trial_train_config(params: Params, values: dict) -> Train:
         raise GenForgeError(f"search.space gives the train section a value it refuses: {e}") from None
 
 
-def overrides(values: dict) -> list[str]:
-    """``dvc exp run`` arguments that set each ``key: value``: ``["-S", "train.units=256", ...]``. Floats are
+def overrides(values: dict, prefix: str = "") -> list[str]:
+    """``dvc exp run`` arguments that set each ``prefix + key: value``: ``["-S",
+    "generators.plays-char-lstm.train.units=256", ...]`` with ``prefix`` ``generators.plays-char-lstm.``. Floats are
     written with ``repr``, the shortest text that reads back as the same float, with a ``.0`` added to a bare
     exponent form so that YAML reads a float."""
     args = []
@@ -91,12 +93,12 @@ def overrides(values: dict) -> list[str]:
                 text = f"{mantissa}.0e{exponent}"
         else:
             text = str(value)
-        args += ["-S", f"{key}={text}"]
+        args += ["-S", f"{prefix}{key}={text}"]
     return args
 
 
 @task(cache_policy=NO_CACHE, task_run_name="trial-{number}")
-def run_trial(trial, number: int, params: Params, parent_run_id: str, experiment_id: str,
+def run_trial(trial, number: int, params: Job, parent_run_id: str, experiment_id: str,
               train_tokens: np.ndarray, val_tokens: np.ndarray, vocab_size: int) -> tuple[str, float | None]:
     """Train one trial in its own MLflow child run, reporting each epoch's val loss to the pruner.
 
@@ -172,7 +174,7 @@ def _check_splits(processed: Path) -> None:
             raise GenForgeError(f"{processed / name} is missing: run `dvc repro preprocess` before the search")
 
 
-def _study(params: Params):
+def _study(params: Job):
     import optuna
 
     cfg = params.search
@@ -225,7 +227,7 @@ def _counted(study) -> int:
     return len([t for t in done if t.number not in study.user_attrs.get("interrupted_trials", [])])
 
 
-def _write_best(study, output: Path) -> dict:
+def _write_best(study, output: Path, prefix: str = "") -> dict:
     import yaml
     from optuna.trial import TrialState
 
@@ -241,16 +243,29 @@ def _write_best(study, output: Path) -> dict:
     with atomic_path(output / "best_params.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(summary, sort_keys=False))
     with atomic_path(output / "best_overrides.txt") as tmp:
-        args = overrides(best.params)
+        args = overrides(best.params, prefix)
         tmp.write_text("".join(f"{flag} {value}\n" for flag, value in zip(args[::2], args[1::2], strict=True)))
     return summary
 
 
+def searched(params_path: str, generator: str) -> Job:
+    """The :class:`Job` of ``generator``, which must have a ``search`` section.
+
+    Raises:
+        GenForgeError: no such generator, or it has no ``search`` section.
+    """
+    gen = job(load_params(params_path), generator)
+    if getattr(gen.generator, "search", None) is None:
+        raise GenForgeError(f"generators.{generator} has no search section in {params_path}; add one (see the "
+                            "README, \"Hyperparameter search\")")
+    return gen
+
+
 @flow(name="genforge-search", log_prints=True)
-def search(params_path: str = "params.yaml") -> dict:
-    """Run or resume the Optuna study of ``search`` in params.yaml until ``search.trials`` trials are done
-    (complete, pruned, or failed with a non-finite val loss; interrupted ones are retried), ``search.parallel`` at a
-    time.
+def search(generator: str, params_path: str = "params.yaml") -> dict:
+    """Run or resume the Optuna study of the ``search`` section of generator ``generator`` in params.yaml until
+    ``search.trials`` trials are done (complete, pruned, or failed with a non-finite val loss; interrupted ones are
+    retried), ``search.parallel`` at a time.
 
     Trials minimise the val loss (nats/token) of the preprocessed val split after ``search.epochs`` epochs (the best
     epoch's); the test split is never read. Sampler: TPE (Bergstra et al. (2011), *Algorithms for Hyper-Parameter
@@ -272,7 +287,7 @@ def search(params_path: str = "params.yaml") -> dict:
     from genforge.text.tokenizers import load_tokenizer
 
     logger = get_run_logger()
-    params = load_params(params_path)
+    params = searched(params_path, generator)
     cfg = params.search
     processed = Path(params.paths.processed)
     _check_splits(processed)
@@ -310,7 +325,7 @@ def search(params_path: str = "params.yaml") -> dict:
         lock.release()
 
 
-def _run_study(study, params: Params, client, parent_id: str, experiment_id: str, vocab_size: int,
+def _run_study(study, params: Job, client, parent_id: str, experiment_id: str, vocab_size: int,
                train_tokens: np.ndarray, val_tokens: np.ndarray, logger) -> dict:
     """Recover interrupted trials, run trials ``search.parallel`` at a time until ``search.trials`` count, and
     write the best trial's files."""
@@ -345,19 +360,20 @@ def _run_study(study, params: Params, client, parent_id: str, experiment_id: str
             else:
                 study.tell(trial, state=TrialState.PRUNED if state == "pruned" else TrialState.FAIL)
             logger.info("trial %d %s: val loss %.4f", trial.number, state, value)
-    return _write_best(study, Path(cfg.output))
+    return _write_best(study, Path(cfg.output), f"generators.{params.name}.")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.search", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--generator", required=True, help="the generator of params.yaml whose search runs")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        params = load_params(args.params)  # bad params, missing splits, a busy study: errors before a server starts
-        _check_splits(Path(params.paths.processed))
+        params = searched(args.params, args.generator)  # bad params, missing splits, a busy study: errors before
+        _check_splits(Path(params.paths.processed))      # a server starts
         _lock(params.search).release()
-        search(args.params)
+        search(args.generator, args.params)
     except GenForgeError as e:
         print(f"search: error: {e}", file=sys.stderr)
         return 2

@@ -1,17 +1,20 @@
-"""The training flow: collect -> preprocess -> train -> optimize -> evaluate -> register -> report, one Prefect task
-per stage, and the report's summary as a Prefect Markdown artifact.
+"""The training flow: collect once, then one branch per generator of params.yaml (preprocess -> train -> optimize ->
+evaluate -> register), the branches concurrent, then the report over all generators; the report's index as a
+Prefect Markdown artifact.
 
-Each task runs ``dvc repro --single-item <stage>``: the stage code, its inputs and dvc.lock are exactly those of a
-plain ``dvc repro``, an up-to-date stage is skipped, and after the flow ``dvc status`` has nothing to do. A run whose
-data and params did not change therefore retrains nothing. Hyperparameters are not flow arguments: params.yaml is
-the one source of truth.
+Each task runs ``dvc repro --single-item <stage>@<generator>``: the stage code, its inputs and dvc.lock are exactly
+those of a plain ``dvc repro``, an up-to-date stage is skipped, and after the flow ``dvc status`` has nothing to do.
+A run whose data and params did not change therefore retrains nothing. Hyperparameters are not flow arguments:
+params.yaml is the one source of truth; ``only`` chooses which generators run.
 
-The train stage runs on the ``genforge-gpu`` work pool (the deployment ``genforge-train-stage/gpu``, see
-:mod:`pipelines.deployments`) when that pool has a worker online, and in the flow's own process otherwise. One flow
-run at a time holds the project: a second waits up to ``wait_s`` seconds for the first, then fails with a message
-that says so; nothing of the first is touched.
+A failing branch fails its generator and, at the end, the flow (the summary names which), while the other branches
+finish and are registered. Each train stage runs on the ``genforge-gpu`` work pool (the deployment
+``genforge-train-stage/gpu``, see :mod:`pipelines.deployments`) when that pool has a worker online, and in the flow's
+own process otherwise. One flow run at a time holds the project: a second waits up to ``wait_s`` seconds for the
+first, then fails with a message that says so; nothing of the first is touched.
 
-Run: ``python -m pipelines.training`` (a temporary local Prefect server is started when PREFECT_API_URL is unset).
+Run: ``python -m pipelines.training [--only NAME ...]`` (a temporary local Prefect server is started when
+PREFECT_API_URL is unset).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -26,16 +30,18 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from genforge import GenForgeError
+from genforge.core.config import generator_paths, load_params
 from genforge.core.files import read_json
-from genforge.text.config import load_params
-from genforge.text.report import summary_markdown
+from genforge.core.report import index_markdown, index_row
 from pipelines.preflight import check_mlflow, check_prefect
+from tasks.report import INDEX
 
-STAGES = ("collect", "preprocess", "train", "optimize", "evaluate", "register", "report")
+BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")  # the stages of one generator, in order
 ARTIFACT_KEY = "genforge-report"
 CPU_POOL, GPU_POOL = "genforge-cpu", "genforge-gpu"
 TRAIN_DEPLOYMENT = "genforge-train-stage/gpu"
 LOCK_FILE = Path(".dvc/tmp/genforge-flow.lock")  # in DVC's own scratch folder (git-ignored)
+DVC_LOCK_TRIES = 20  # concurrent branches can meet on DVC's repo lock for a moment: wait and retry
 
 
 class StageInputError(RuntimeError):
@@ -50,20 +56,30 @@ def _dvc(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
 
 
-@task(name="stage", task_run_name="{verb}")
-def reproduce(verb: str) -> str:
-    """Reproduce one DVC stage; return ``"ran"`` or ``"up to date"``. Fails with DVC's own message."""
-    logger = get_run_logger()
+def _repro(stage: str, logger) -> tuple[int, list[str]]:
     env = {**os.environ, "GENFORGE_FLOW_RUN_ID": str(runtime.flow_run.id or ""), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(["dvc", "repro", "--single-item", verb], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line.rstrip())
-        logger.info(line.rstrip())
-    if proc.wait() != 0:
+    for attempt in range(DVC_LOCK_TRIES):
+        proc = subprocess.Popen(["dvc", "repro", "--single-item", stage], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            logger.info(line.rstrip())
+        if proc.wait() == 0 or not any("Unable to acquire lock" in line for line in lines):
+            return proc.returncode, lines
+        time.sleep(1 + attempt % 5)  # another branch holds DVC's lock while it checks or records a stage
+    return proc.returncode, lines
+
+
+@task(name="stage", task_run_name="{stage}")
+def reproduce(stage: str) -> str:
+    """Reproduce one DVC stage (``train@<generator>``, say); return ``"ran"`` or ``"up to date"``. Fails with DVC's
+    own message."""
+    code, lines = _repro(stage, get_run_logger())
+    if code != 0:
+        verb = stage.split("@")[0]
         error = StageInputError if any(line.startswith(f"{verb}: error:") for line in lines) else RuntimeError
-        raise error(f"stage {verb} failed (dvc repro exit {proc.returncode}):\n" + "\n".join(lines[-20:]))
+        raise error(f"stage {stage} failed (dvc repro exit {code}):\n" + "\n".join(lines[-20:]))
     return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
 
 
@@ -73,12 +89,13 @@ collect = reproduce.with_options(name="collect", retries=2, retry_delay_seconds=
 
 
 @flow(name="genforge-train-stage")
-def train_stage():
-    """The train stage alone: what the ``genforge-gpu`` work pool runs for the training flow. The final state's
-    message is the outcome (``ran`` or ``up to date``), readable by the caller through the API from any machine."""
+def train_stage(generator: str):
+    """The train stage of one generator alone: what the ``genforge-gpu`` work pool runs for the training flow. The
+    final state's message is the outcome (``ran`` or ``up to date``), readable by the caller through the API from
+    any machine."""
     from prefect.states import Completed
 
-    outcome = reproduce.with_options(name="train")("train")
+    outcome = reproduce.with_options(name="train")(f"train@{generator}")
     return Completed(message=outcome, data=outcome)
 
 
@@ -100,33 +117,98 @@ def gpu_pool_online() -> bool:
     return pool.status == WorkPoolStatus.READY and not pool.is_paused
 
 
-def _train() -> str:
+@task(name="train", task_run_name="train@{generator}")
+def train(generator: str) -> str:
+    """The train stage of ``generator``: on the ``genforge-gpu`` pool when it has a worker online, else here."""
     if not gpu_pool_online():
-        return reproduce.with_options(name="train")("train")
+        code, lines = _repro(f"train@{generator}", get_run_logger())
+        if code != 0:
+            raise RuntimeError(f"stage train@{generator} failed (dvc repro exit {code}):\n" + "\n".join(lines[-20:]))
+        return "up to date" if any("didn't change, skipping" in line for line in lines) else "ran"
     from prefect.deployments import run_deployment
 
-    get_run_logger().info(f"train runs on the {GPU_POOL} work pool ({TRAIN_DEPLOYMENT})")
-    run = run_deployment(TRAIN_DEPLOYMENT, timeout=None)  # waits; a subflow run of this flow run
+    get_run_logger().info(f"train@{generator} runs on the {GPU_POOL} work pool ({TRAIN_DEPLOYMENT})")
+    run = run_deployment(TRAIN_DEPLOYMENT, parameters={"generator": generator}, timeout=None)
     if not run.state or not run.state.is_completed():
-        raise RuntimeError(f"the train stage on {GPU_POOL} ended {run.state and run.state.name}: see flow run {run.id}")
+        raise RuntimeError(f"train@{generator} on {GPU_POOL} ended {run.state and run.state.name}: see flow run "
+                           f"{run.id}")
     return "up to date" if run.state.message == "up to date" else f"ran on {GPU_POOL}"
 
 
-@flow(name="genforge-training", log_prints=True)
-def training(wait_s: float = 0.0) -> dict:
-    """Run every stage in order, push the results to the DVC remote (when one is set), publish the report's summary
-    as the Markdown artifact ``genforge-report``, and return what each stage did, the gate result, the registry
-    decision and the test bits per character.
+def _branches(names: list[str], after) -> dict[str, dict]:
+    """Submit every generator's stages, each after the one before it; the branches run side by side."""
+    futures: dict[str, dict] = {}
+    for name in names:
+        chain, previous = {}, after
+        for verb in BRANCH:
+            runner = train if verb == "train" else reproduce.with_options(name=verb)
+            previous = (runner.submit(name, wait_for=[previous]) if verb == "train"
+                        else runner.submit(f"{verb}@{name}", wait_for=[previous]))
+            chain[verb] = previous
+        futures[name] = chain
+    return futures
+
+
+def _outcomes(futures: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """What each stage of each branch did, and the first failure of each failed branch."""
+    done, failed = {}, {}
+    for name, chain in futures.items():
+        done[name] = {}
+        for verb, future in chain.items():
+            future.wait()
+            state = future.state
+            if state.is_completed():
+                done[name][verb] = future.result()
+            else:
+                done[name][verb] = state.name.lower()
+                if name not in failed:
+                    failed[name] = f"{verb}: {state.message or state.name}"
+    return done, failed
+
+
+def _check_status(stages: list[str]) -> None:
+    status = _dvc("status", "--quiet", *stages)
+    if status.returncode != 0:
+        raise RuntimeError(f"dvc status reports stale stages after the flow:\n{status.stdout}{status.stderr}")
+
+
+def _push() -> str:
+    configured = _dvc("config", "core.remote")  # exits non-zero when no default remote is set
+    remote = configured.stdout.strip() if configured.returncode == 0 else ""
+    if remote:
+        push = _dvc("push")
+        if push.returncode != 0:
+            raise RuntimeError(f"dvc push to the remote {remote!r} failed:\n{push.stdout}{push.stderr}")
+    return remote
+
+
+def _run_name() -> str:
+    only = runtime.flow_run.parameters.get("only")
+    return "genforge-training: " + (", ".join(only) if only else "every generator")
+
+
+@flow(name="genforge-training", log_prints=True, flow_run_name=_run_name)
+def training(wait_s: float = 0.0, only: list[str] | None = None) -> dict:
+    """Run collect, one branch of stages per generator (concurrently) and the report; push the results to the DVC
+    remote (when one is set); publish the report's index as the Markdown artifact ``genforge-report``; return what
+    each stage did and each generator's gate result and registry decision.
 
     Args:
         wait_s: how long to wait for another run of this pipeline in the same project to finish.
+        only: the generators to run (default: every generator of params.yaml).
 
     Raises:
-        RuntimeError: another run holds the project for longer than ``wait_s``, a stage failed, or DVC still finds
-            stale stages afterwards.
-        GenForgeError: the MLflow tracking server does not answer (checked before any stage).
+        RuntimeError: another run holds the project for longer than ``wait_s``, a stage failed (after every other
+            branch finished; the message names the failed generators), or DVC still finds stale stages afterwards.
+        GenForgeError: the MLflow tracking server does not answer (checked before any stage), or ``only`` names a
+            generator params.yaml does not have.
     """
     check_mlflow()
+    params = load_params()
+    names = list(only or params.generators)
+    unknown = [n for n in names if n not in params.generators]
+    if unknown:
+        raise GenForgeError(f"no generator {unknown} in params.yaml; generators: {', '.join(params.generators)}")
     LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(LOCK_FILE)
     try:
@@ -135,49 +217,61 @@ def training(wait_s: float = 0.0) -> dict:
         raise RuntimeError(f"another genforge-training run is using this project ({LOCK_FILE.resolve()} is locked); "
                            f"it was left alone. Wait for it, or pass wait_s to queue behind it") from None
     try:
-        done = {"collect": collect("collect")}
-        for verb in STAGES[1:]:
-            done[verb] = _train() if verb == "train" else reproduce.with_options(name=verb)(verb)
-        status = _dvc("status", "--quiet")
-        if status.returncode != 0:
-            raise RuntimeError(f"dvc status reports stale stages after the flow:\n{status.stdout}{status.stderr}")
-        configured = _dvc("config", "core.remote")  # exits non-zero when no default remote is set
-        remote = configured.stdout.strip() if configured.returncode == 0 else ""
-        if remote:
-            push = _dvc("push")
-            if push.returncode != 0:
-                raise RuntimeError(f"dvc push to the remote {remote!r} failed:\n{push.stdout}{push.stderr}")
-        paths = load_params().paths
-        evaluation = read_json(Path(paths.metrics) / "evaluate.json")
-        registration = read_json(Path(paths.metrics) / "register.json")
-        report_uri = (Path(paths.reports) / "report.html").resolve().as_uri()
-        unchanged = all(v == "up to date" for v in done.values())
-        headline = ("Nothing changed: every stage was up to date, so nothing was retrained." if unchanged else
-                    "Stages: " + ", ".join(f"{k} {v}" for k, v in done.items()) + ".")
-        artifact = create_markdown_artifact(
-            markdown=headline + "\n\n" + summary_markdown(evaluation, registration, report_uri), key=ARTIFACT_KEY,
-            description="GenForge evaluation: gate, registry decision, test accuracy")
-        print(headline)
-        print(f"Prefect artifact {ARTIFACT_KEY}: {artifact}")
-        result = {"stages": done, "retrained": done["train"] != "up to date",
-                  "gate_passed": evaluation["gate"]["passed"], "decision": registration["decision"],
-                  "bits_per_character": evaluation["bits_per_character"],
-                  "dvc_remote": remote or None}
-        print(f"flow result: {result}; report: {report_uri}")
-        return result
+        collected = collect("collect")
+        done, failed = _outcomes(_branches(names, collected))
+        if failed:
+            raise RuntimeError("generators failed: " + "; ".join(f"{n} ({why})" for n, why in failed.items())
+                               + f". The others finished: {', '.join(n for n in names if n not in failed) or 'none'}")
+        done["report"] = reproduce.with_options(name="report")("report")
+        _check_status(["collect", *(f"{v}@{n}" for n in names for v in BRANCH), "report"])
+        remote = _push()
+        return _summary(params, names, done, remote)
     finally:
         lock.release()
 
 
-def main() -> int:
-    """Check the configured servers, then run the flow; a server that does not answer exits 2 before any stage."""
+def _summary(params, names: list[str], done: dict, remote: str) -> dict:
+    """Publish the index of the report as the Markdown artifact; return the flow's result record."""
+    reports = Path(params.paths.reports)
+    rows = [index_row(n, params.generators[n].modality,
+                      read_json(generator_paths(params.paths, n).metrics / "register.json"), f"{n}.html")
+            for n in names]
+    index_uri = (reports / INDEX).resolve().as_uri()
+    unchanged = all(v == "up to date" for n in names for v in done[n].values())
+    headline = ("Nothing changed: every stage was up to date, so nothing was retrained." if unchanged else
+                "Stages: " + "; ".join(f"{n}: " + ", ".join(f"{k} {v}" for k, v in done[n].items()) for n in names)
+                + ".")
+    artifact = create_markdown_artifact(markdown=headline + "\n\n" + index_markdown(rows, index_uri),
+                                        key=ARTIFACT_KEY, description="GenForge: every generator's gate and decision")
+    print(headline)
+    print(f"Prefect artifact {ARTIFACT_KEY}: {artifact}")
+    result = {"stages": done, "retrained": [n for n in names if done[n]["train"] != "up to date"],
+              "generators": {r["generator"]: {"gate_passed": r["gate"] == "passed", "decision": r["decision"],
+                                              r["metric"]: r["value"]} for r in rows},
+              "dvc_remote": remote or None}
+    print(f"flow result: {result}; report: {index_uri}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipelines.training [--only NAME ...]``: check the configured servers, then run the flow. A
+    server that does not answer exits 2 before any stage; a failed generator exits 1 after the others finished."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.training", description=main.__doc__)
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run these generators only (default: all)")
+    args = parser.parse_args(argv)
     try:
         check_mlflow()
         check_prefect()
     except GenForgeError as e:
         print(f"genforge-training: error: {e}", file=sys.stderr)
         return 2
-    training()
+    try:
+        training(only=args.only)
+    except (RuntimeError, GenForgeError) as e:
+        print(f"genforge-training: failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

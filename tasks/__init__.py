@@ -1,7 +1,9 @@
-"""Pipeline stages, one module per verb: collect, preprocess, train, optimize, evaluate, register.
+"""Pipeline stages, one module per verb: collect, preprocess, train, optimize, evaluate, register, report.
 
-Each module has a pure function named after its verb that takes the validated params and returns a small result
-record, and a ``main()`` that dvc.yaml calls (``python -m tasks.<verb>``).
+Each module has a function named after its verb that takes the validated params (and, for the stages of one
+generator, the generator's name) and returns a small result record, and a ``main()`` that dvc.yaml calls
+(``python -m tasks.<verb> [<generator>]``). The modality-specific part of a stage is the generator's modality's
+(:func:`genforge.core.modality.get_modality`).
 """
 
 from __future__ import annotations
@@ -11,26 +13,43 @@ from collections.abc import Callable
 from typing import Any
 
 from genforge import GenForgeError
-from genforge.text.config import Params, load_params
+from genforge.core.config import DEFAULT_PARAMS, ParamsBase, job, load_params
 
 
-def run_stage(verb: str, fn: Callable[[Params], dict[str, Any]], argv: list[str] | None = None) -> int:
-    """Load params (``params.yaml`` or the path in ``argv[0]``), size TensorFlow's thread pools
-    (:func:`genforge.core.trainer.set_threads`), run ``fn``, print its result record.
+def run_stage(verb: str, fn: Callable[..., dict[str, Any]], argv: list[str] | None = None) -> int:
+    """Load params.yaml (``GENFORGE_PARAMS`` overrides the path), size TensorFlow's thread pools for the
+    generator's train section (:func:`genforge.core.trainer.set_threads`), run ``fn(params)`` or, with a generator
+    name in ``argv``, ``fn(params, name)``, and print its result record.
 
     A :class:`GenForgeError` is printed as ``<verb>: error: <message>`` and gives exit code 2; earlier outputs are
     untouched because every stage writes through temporary paths.
     """
+    import os
+
     argv = sys.argv[1:] if argv is None else argv
     try:
-        params = load_params(argv[0]) if argv else load_params()
-        if params.train.intra_op_threads or params.train.inter_op_threads:
-            from genforge.core.trainer import set_threads  # imports Keras: only for the stages that need it
+        params = load_params(os.environ.get("GENFORGE_PARAMS", DEFAULT_PARAMS))
+        args = argv[:1]
+        if args:
+            train = getattr(job(params, args[0]).generator, "train", None)
+            if getattr(train, "intra_op_threads", 0) or getattr(train, "inter_op_threads", 0):
+                from genforge.core.trainer import set_threads  # imports Keras: only for the stages that need it
 
-            set_threads(params.train)  # before the stage starts TensorFlow
-        result = fn(params)
+                set_threads(train)  # before the stage starts TensorFlow
+        result = fn(params, *args)
     except GenForgeError as e:
         print(f"{verb}: error: {e}", file=sys.stderr)
         return 2
     print(f"{verb}: done: " + ", ".join(f"{k}={v}" for k, v in result.items()))
     return 0
+
+
+def stage_main(verb: str, fn: Callable[..., dict[str, Any]]) -> int:
+    """``python -m tasks.<verb> [<generator>]``: :func:`run_stage` on the command line's arguments."""
+    if len(sys.argv) > 2:
+        print(f"usage: python -m tasks.{verb} [<generator>]", file=sys.stderr)
+        return 2
+    return run_stage(verb, fn)
+
+
+__all__ = ["ParamsBase", "run_stage", "stage_main"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genforge.core.config import ParamsBase
 from genforge.core.files import atomic_path, write_json
 from genforge.core.sources import MANIFEST, fetch
-from genforge.text.config import Params
 
 
-def collect(params: Params) -> dict:
+def collect(params: ParamsBase) -> dict:
     """Fetch and verify all sources; write ``paths.raw/<source name>/...`` and ``paths.raw/manifest.json``
     (per file: source, path, bytes, sha256). The folder is replaced whole only when every source succeeded."""
     cfg = params.collect
@@ -23,9 +23,9 @@ def collect(params: Params) -> dict:
 
 
 def main() -> int:
-    from tasks import run_stage
+    from tasks import stage_main
 
-    return run_stage("collect", collect)
+    return stage_main("collect", collect)
 
 
 if __name__ == "__main__":

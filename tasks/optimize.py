@@ -1,153 +1,22 @@
-"""optimize: prune and quantize the trained model, export it to LiteRT, and measure every variant as a trade-off."""
+"""optimize: the optimize stage of one generator, done by its modality (`python -m tasks.optimize <generator>`)."""
 
 from __future__ import annotations
 
-import csv
-import shutil
-import time
-from pathlib import Path
-
-from genforge.core import tracking
-from genforge.core.files import atomic_path, read_json, write_json
-from genforge.text.config import Params
-from genforge.text.data import load_tokens
-from genforge.text.efficiency import step_latency
-from genforge.text.evaluation import score
-from genforge.text.litert import LiteRTStepper, export_step_model
-from genforge.text.models import METHODS, arch_of, load_generator, model_file, save_generator
-from genforge.text.pruning import prune_model
-from genforge.text.sampling import make_stepper
-
-LITERT_FOLDER = "litert"
-COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "cross_entropy", "bits_per_unit",
-           "accuracy", "bits_change_pct", "size_ratio", "speedup")
+from genforge.core.config import ParamsBase, job
+from genforge.core.modality import get_modality
 
 
-def _measure(stepper, model, test, params: Params, unit: str) -> dict:
-    """Test-split accuracy (the evaluate stage's :func:`genforge.text.evaluation.score`) and batch-1 per-token
-    latency."""
-    metrics = score(model, test, context=params.evaluate.context, unit=unit)
-    bits = metrics.get("bits_per_character", metrics.get("bits_per_byte"))
-    return {**step_latency(stepper, tokens=params.optimize.latency_tokens, first_token=int(test[0])),
-            "cross_entropy": metrics["cross_entropy"], "bits_per_unit": bits, "accuracy": metrics["accuracy"]}
-
-
-def _tradeoff_plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, x, label in ((axes[0], "size_bytes", "file size (bytes, log scale)"),
-                         (axes[1], "latency_ms_p50", "batch-1 latency per token (ms, log scale)")):
-        for row in rows:
-            ax.scatter(row[x], row["bits_per_unit"])
-            ax.annotate(row["variant"], (row[x], row["bits_per_unit"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("test bits per unit")
-        ax.grid(alpha=0.3)
-    fig.suptitle("optimize: size, latency and test bits per unit of each variant")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-
-
-def optimize(params: Params) -> dict:
-    """Write ``paths.optimized`` (the model later stages use, plus ``litert/model_<kind>.tflite``) and
-    ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``; log them to the model's run.
-
-    1. ``optimize.prune.sparsity > 0``: :func:`genforge.text.pruning.prune_model` fine-tunes the trained model while
-       pruning every kernel and recurrent kernel to that sparsity; the achieved sparsity per weight is reported.
-    2. The (pruned) model is written with ``optimize.method`` (:func:`genforge.text.models.save_generator`).
-    3. Each ``optimize.litert`` kind is exported (:func:`genforge.text.litert.export_step_model`).
-
-    Every variant (``dense``: the trained model; ``pruned``; each method of the (pruned) model; each LiteRT kind) is
-    scored on the test split and timed at batch 1. ``bits_change_pct``, ``size_ratio`` and ``speedup`` compare it with
-    ``dense``; each LiteRT kind also has ``speedup_vs_litert_float32``.
-    """
-    cfg = params.optimize
-    trained, metrics_dir = Path(params.paths.trained), Path(params.paths.metrics)
-    model, tokenizer = load_generator(trained)
-    test = load_tokens(Path(params.paths.processed) / "test.npy")
-    rows: list[dict] = []
-
-    def add(variant: str, folder_file: Path, stepper, scored) -> None:
-        rows.append({"variant": variant, "file": folder_file.name, "size_bytes": folder_file.stat().st_size,
-                     **_measure(stepper, scored, test, params, tokenizer.unit)})
-
-    result: dict = {"method": cfg.method, "prune": {"sparsity_target": cfg.prune.sparsity}}
-    with atomic_path(params.paths.optimized, is_dir=True) as tmp:
-        scratch = tmp / "variants"
-        (scratch / "dense").mkdir(parents=True)
-        save_generator(scratch / "dense", model, tokenizer)
-        add("dense", model_file(scratch / "dense"), make_stepper(model), model)
-        if cfg.prune.sparsity > 0:
-            start = time.perf_counter()
-            train_tokens = load_tokens(Path(params.paths.processed) / "train.npy")
-            layers = prune_model(model, cfg.prune, params.train, train_tokens, seed=params.seed + 1)
-            result["prune"].update(steps=cfg.prune.steps, seconds=round(time.perf_counter() - start, 2),
-                                   sparsity=layers)
-        for method in METHODS:
-            folder = tmp if method == cfg.method else scratch / method
-            folder.mkdir(parents=True, exist_ok=True)
-            save_generator(folder, model, tokenizer, method=method)
-            if method == "none" and cfg.prune.sparsity == 0:
-                continue  # the dense model itself
-            variant, _ = load_generator(folder)
-            add("pruned" if method == "none" else method, model_file(folder), make_stepper(variant), variant)
-        (tmp / LITERT_FOLDER).mkdir()
-        if cfg.litert and arch_of(model) != "lstm":
-            result["litert_skipped"] = f"the LiteRT step export covers the LSTM only, not arch {arch_of(model)}"
-        for kind in cfg.litert if arch_of(model) == "lstm" else ():
-            path = tmp / LITERT_FOLDER / f"model_{kind}.tflite"
-            path.write_bytes(export_step_model(model, kind))
-            stepper = LiteRTStepper(path)
-            add(f"litert_{kind}", path, stepper, stepper)
-        shutil.rmtree(scratch)
-        shutil.copyfile(trained / tracking.RUN_FILE, tmp / tracking.RUN_FILE)
-        result["model_file"] = model_file(tmp).name
-
-    dense = rows[0]
-    for row in rows:
-        row["bits_change_pct"] = 100 * (row["bits_per_unit"] / dense["bits_per_unit"] - 1)
-        row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
-        row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
-    by_name = {row["variant"]: row for row in rows}
-    if "litert_float32" in by_name:
-        if cfg.litert and arch_of(model) != "lstm":
-            result["litert_skipped"] = f"the LiteRT step export covers the LSTM only, not arch {arch_of(model)}"
-        for kind in cfg.litert if arch_of(model) == "lstm" else ():
-            by_name[f"litert_{kind}"]["speedup_vs_litert_float32"] = (
-                by_name["litert_float32"]["latency_ms_p50"] / by_name[f"litert_{kind}"]["latency_ms_p50"])
-    result["variants"] = {row["variant"]: {k: v for k, v in row.items() if k != "variant"} for row in rows}
-    write_json(metrics_dir / "optimize.json", result)
-    with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    _tradeoff_plot(rows, metrics_dir / "optimize_tradeoff.png")
-
-    run_id = read_json(trained / tracking.RUN_FILE)["run_id"]
-    numbers = {f"{row['variant']}/{k}": v for row in rows for k, v in row.items() if isinstance(v, int | float)}
-    numbers.update({f"prune/sparsity/{k}": v for k, v in result["prune"].get("sparsity", {}).items()})
-    tracking.log_metrics(run_id, numbers, prefix="optimize/")
-    tracking.log_table(run_id, {c: [row.get(c) for row in rows] for c in COLUMNS}, "optimize/tradeoff.json")
-    tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
-    tracking.set_tags(run_id, {"optimize.method": cfg.method, "optimize.prune.sparsity": cfg.prune.sparsity})
-    chosen = by_name.get(cfg.method if cfg.method != "none" else "pruned", dense)
-    return {"method": cfg.method, "sparsity": result["prune"].get("sparsity", {}).get("total", 0.0),
-            "bits_per_unit": chosen["bits_per_unit"], "bits_change_pct": chosen["bits_change_pct"],
-            "size_bytes": chosen["size_bytes"], "variants": len(rows)}
+def optimize(params: ParamsBase, name: str) -> dict:
+    """Run the optimize stage of generator ``name`` (see the modality's ``optimize``, for text
+    :func:`genforge.text.stages.optimize.optimize`)."""
+    generator = job(params, name)
+    return get_modality(generator.modality).optimize(generator)
 
 
 def main() -> int:
-    from tasks import run_stage
+    from tasks import stage_main
 
-    return run_stage("optimize", optimize)
+    return stage_main("optimize", optimize)
 
 
 if __name__ == "__main__":

@@ -1,51 +1,47 @@
-"""report: render the evaluation report (one self-contained HTML file) and log it to the model's MLflow run."""
+"""report: every generator's report page and the index page that lists them (``python -m tasks.report``)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from genforge.core import tracking
+from genforge.core.config import ParamsBase, job
 from genforge.core.files import atomic_path, read_json
-from genforge.text.config import Params
-from genforge.text.report import render_report
+from genforge.core.modality import get_modality
+from genforge.core.report import index_html, index_row, not_run_row
 
-REPORT = "report.html"  # in paths.reports
-
-
-def _rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+INDEX = "index.html"  # in paths.reports, beside one <generator>.html per generator
 
 
-def report(params: Params) -> dict:
-    """Write ``paths.reports/report.html`` from the metric files of train, optimize, evaluate and register and the
-    samples of evaluate; log it to the model's MLflow run as ``report/report.html``."""
-    metrics_dir, reports = Path(params.paths.metrics), Path(params.paths.reports)
-    registration = read_json(metrics_dir / "register.json")
-    html = render_report(
-        evaluation=read_json(metrics_dir / "evaluate.json"),
-        registration=registration,
-        training=read_json(metrics_dir / "train.json"),
-        optimization=read_json(metrics_dir / "optimize.json"),
-        samples=read_json(reports / "samples.json"),
-        history=_rows(metrics_dir / "train_history.csv"),
-        steps=[float(r["loss"]) for r in _rows(metrics_dir / "train_steps.csv")],
-        title=f"{params.report.title}: {registration['model_name']} version {registration['version']}",
-    )
-    path = reports / REPORT
-    with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    tracking.log_artifact(registration["run_id"], path, "report")
-    return {"report": str(path), "bytes": len(html.encode())}
+def report(params: ParamsBase) -> dict:
+    """Write ``paths.reports/<generator>.html`` for every generator (its modality's page, from its metric files) and
+    ``paths.reports/index.html`` (a row per generator: gate, headline metric, registry decision, champion; "not run"
+    for a generator with no register.json yet); log
+    each page to its model's MLflow run as ``report/report.html``. The folder is replaced whole."""
+    rows = []
+    with atomic_path(params.paths.reports, is_dir=True) as tmp:
+        for name in params.generators:
+            gen = job(params, name)
+            record = Path(gen.paths.metrics) / "register.json"
+            if not record.exists():  # a generator no run has reached yet (`make run ONLY=...`)
+                rows.append((not_run_row(name, gen.modality), None))
+                continue
+            registration = read_json(record)
+            page = get_modality(gen.modality).report(gen, registration, params.report.title)
+            (tmp / f"{name}.html").write_text(page, encoding="utf-8")
+            rows.append((index_row(name, gen.modality, registration, f"{name}.html"), registration["run_id"]))
+        (tmp / INDEX).write_text(index_html([r for r, _ in rows], params.report.title), encoding="utf-8")
+    reports = Path(params.paths.reports)
+    for row, run_id in rows:
+        if run_id is not None:
+            tracking.log_artifact_as(run_id, reports / row["page"], "report/report.html")
+    return {"index": str(reports / INDEX), "generators": len(rows)}
 
 
 def main() -> int:
-    from tasks import run_stage
+    from tasks import stage_main
 
-    return run_stage("report", report)
+    return stage_main("report", report)
 
 
 if __name__ == "__main__":

@@ -1,142 +1,22 @@
-"""train: fit the LSTM generator on the training split, checkpointing every epoch, tracked in one MLflow run."""
+"""train: the train stage of one generator, done by its modality (`python -m tasks.train <generator>`)."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import os
-import time
-from pathlib import Path
-
-from genforge import GenForgeError
-from genforge.core import tracking
-from genforge.core.efficiency import peak_rss_mib
-from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.core.trainer import distribution_strategy, is_chief
-from genforge.text.config import Params
-from genforge.text.data import check_length, load_tokens
-from genforge.text.models import save_generator
-from genforge.text.sampling import generate
-from genforge.text.tokenizers import load_tokenizer
-from genforge.text.training import build_generator, fit_generator
+from genforge.core.config import ParamsBase, job
+from genforge.core.modality import get_modality
 
 
-def _loss_plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
-    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="val loss")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats/token)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-
-
-def train(params: Params) -> dict:
-    """Train, then write ``paths.trained`` (model.keras, tokenizer.json, run.json with the MLflow run id) and
-    ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
-
-    Resumes exactly from ``paths.checkpoints/<fingerprint>`` (saved every ``train.checkpoint_steps`` steps, see
-    :class:`genforge.core.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
-
-    Raises:
-        GenForgeError: before any training, when a split is shorter than one window or this process is a non-chief
-            worker of a ``TF_CONFIG`` cluster.
-    """
-    import keras
-
-    cfg = params.train
-    if not is_chief():
-        raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
-                            "outputs: run `python -m genforge.text.training` on it (the same training, nothing "
-                            "written) "
-                            "and the train stage on the chief")
-    processed, metrics_dir = Path(params.paths.processed), Path(params.paths.metrics)
-    tokenizer = load_tokenizer(processed / "tokenizer.json")
-    train_tokens = load_tokens(processed / "train.npy")
-    val_tokens = load_tokens(processed / "val.npy")
-    check_length(train_tokens, cfg.seq_len, "train")  # before an MLflow run is created
-    check_length(val_tokens, cfg.seq_len, "val")
-    data_md5 = md5_file(processed / "train.npy")
-
-    keras.utils.set_random_seed(params.seed)
-    with distribution_strategy().scope():
-        model = build_generator(cfg, tokenizer.vocab_size)
-    run_id = tracking.start_training_run(
-        params.experiment, params.model_dump(mode="json"),
-        {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
-         **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
-            else {})},
-    )
-    prompt = tokenizer.decode(train_tokens[:32])
-
-    def sample(m) -> str:
-        return prompt + generate(m, tokenizer, prompt, max_new_tokens=cfg.sample_tokens, temperature=0.8,
-                                 seed=params.seed)
-
-    fingerprint = hashlib.sha256(json.dumps([params.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
-    checkpoint = Path(params.paths.checkpoints) / fingerprint
-    callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
-    start = time.perf_counter()
-    try:
-        model, state, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=params.seed,
-                                            callbacks=callbacks, model=model, checkpoint=checkpoint)
-    except BaseException:
-        tracking.end_run(run_id, "FAILED")
-        raise
-    seconds = time.perf_counter() - start
-    rows = state.history  # every epoch, the ones before a resume included
-
-    export = keras.models.clone_model(model)  # weights only: no optimizer state in the saved model
-    export.set_weights(model.get_weights())
-    with atomic_path(params.paths.trained, is_dir=True) as tmp:
-        save_generator(tmp, export, tokenizer)
-        write_json(tmp / tracking.RUN_FILE, {"run_id": run_id, "tracking_uri": tracking.tracking_uri()})
-    state.remove()
-
-    tokens_seen = (state.step - state.resumed_from) * cfg.batch_size * cfg.seq_len  # by this process
-    summary = {
-        "epochs": rows[-1]["epoch"] if rows else 0,
-        "loss": rows[-1]["loss"] if rows else None,
-        "val_loss": min((r["val_loss"] for r in rows), default=None),
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(tokens_seen / seconds, 1) if rows else 0.0,
-        "parameters": int(model.count_params()),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-    }
-    write_json(metrics_dir / "train.json", summary)
-    with atomic_path(metrics_dir / "train_history.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["epoch", "loss", "val_loss", "accuracy", "val_accuracy"],
-                                extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    with atomic_path(metrics_dir / "train_steps.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "loss"])
-        writer.writerows(state.step_losses)
-    _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
-    tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
-    tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")
-    tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
-    return {"run_id": run_id, **summary}
+def train(params: ParamsBase, name: str) -> dict:
+    """Run the train stage of generator ``name`` (see the modality's ``train``, for text
+    :func:`genforge.text.stages.train.train`)."""
+    generator = job(params, name)
+    return get_modality(generator.modality).train(generator)
 
 
 def main() -> int:
-    from tasks import run_stage
+    from tasks import stage_main
 
-    return run_stage("train", train)
+    return stage_main("train", train)
 
 
 if __name__ == "__main__":

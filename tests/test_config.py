@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from genforge import GenForgeError
-from genforge.text.config import Params, load_params
+from genforge.core.config import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 

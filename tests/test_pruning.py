@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
+from genforge.core.config import load_params
 from genforge.core.pruning import magnitude_mask, polynomial_sparsity, prunable_weights, sparsity_report
-from genforge.text.config import Prune, load_params
+from genforge.text.config import Prune
 from genforge.text.models import build_lstm
 from genforge.text.pruning import prune_model
 

@@ -14,7 +14,7 @@ from conftest import BIN, run
 from test_stages import edit_params, run_all
 
 from genforge import GenForgeError
-from genforge.text.config import load_params
+from genforge.core.config import load_params
 from pipelines.search import _check_space, _counted, _write_best, distributions, overrides, suggest, trial_train_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
+from genforge.core.config import load_params
 from genforge.core.trainer import learning_rate
-from genforge.text.config import Train, load_params
+from genforge.text.config import Train
 from genforge.text.training import fit_generator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,7 +173,7 @@ def test_precision_and_steps_per_execution():
 def test_thread_pools_are_sized_in_a_fresh_process_and_kept_with_a_warning_after():
     script = """
 import json, logging, sys
-from genforge.text.config import load_params
+from genforge.core.config import load_params
 from genforge.core.trainer import set_threads
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
 base = load_params(sys.argv[1]).train

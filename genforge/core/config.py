@@ -1,23 +1,101 @@
-"""The validated configuration's shared parts: the base of every section, the paths, the sources of the collect
-stage, and reading a params file into a pydantic model with unknown keys rejected by name."""
+"""The validated configuration: params.yaml parsed into pydantic models, unknown keys rejected by name.
+
+The file holds the shared sections (``seed``, ``paths``, ``collect``, ``report``) and the table ``generators``: one
+entry per generator, whose sections are those of its ``modality`` (a union the registry of
+:mod:`genforge.core.modality` chooses by that key). A stage of one generator reads a :class:`Job`.
+
+Every read of a setting can be recorded (:func:`recording`): the test that compares what each stage reads with
+what dvc.yaml declares is derived from the code that way, not from the text of the stages.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from genforge import GenForgeError
 
 DEFAULT_PARAMS = Path("params.yaml")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+_READS: ContextVar[set[str] | None] = ContextVar("genforge_params_reads", default=None)
+
+
 class Section(BaseModel):
-    """The base of every params section: immutable, unknown keys and non-finite numbers rejected."""
+    """The base of every params section: immutable, unknown keys and non-finite numbers rejected. While
+    :func:`recording` is on, reading a setting adds its dotted key (``generators.shakespeare.train.epochs``) to the
+    record, and :meth:`model_dump` adds the whole section's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    _key: str = PrivateAttr(default="")
+
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if name[0] != "_" and name in type(self).model_fields and not isinstance(value, Section | list | dict):
+            reads = _READS.get()
+            if reads is not None:
+                reads.add(_join(self._key, name))
+        return value
+
+    def model_dump(self, **kwargs) -> dict[str, Any]:
+        reads = _READS.get()
+        if reads is not None:
+            reads.add(self._key)
+        return super().model_dump(**kwargs)
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _set_keys(value: Any, key: str) -> None:
+    """Give each section its dotted key in the file (recorded on reads)."""
+    if isinstance(value, Section):
+        value._key = key
+        for name in type(value).model_fields:
+            _set_keys(object.__getattribute__(value, name), _join(key, name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _set_keys(item, _join(key, str(i)))
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _set_keys(item, _join(key, str(name)))
+
+
+@contextmanager
+def recording() -> Iterator[set[str]]:
+    """Record the dotted key of every setting read inside the block (a list or mapping counts as one setting).
+
+    >>> params = Paths(raw="r", processed="p", trained="t", checkpoints="c", optimized="o", metrics="m", reports="w")
+    >>> _set_keys(params, "paths")
+    >>> with recording() as reads:
+    ...     _ = params.raw
+    >>> sorted(reads)
+    ['paths.raw']
+    """
+    reads: set[str] = set()
+    token = _READS.set(reads)
+    try:
+        yield reads
+    finally:
+        _READS.reset(token)
 
 
 class Paths(Section):
@@ -43,6 +121,24 @@ class Paths(Section):
                     raise ValueError(f"paths.{a} ({pa}) and paths.{b} ({pb}) overlap; a stage replaces its folder "
                                      "whole, so each path needs a folder of its own")
         return self
+
+
+class GeneratorPaths(Section):
+    """The folders of one generator: ``raw`` is shared (the collect stage's), every other is ``<path>/<generator>``."""
+
+    raw: Path
+    processed: Path
+    trained: Path
+    checkpoints: Path
+    optimized: Path
+    metrics: Path
+    reports: Path
+
+
+def generator_paths(paths: Paths, name: str) -> GeneratorPaths:
+    """The folders of generator ``name`` under the project's ``paths``."""
+    folders = paths.model_dump()
+    return GeneratorPaths(**{k: v if k == "raw" else v / name for k, v in folders.items()})
 
 
 class _Source(Section):
@@ -127,6 +223,111 @@ class Dimension(Section):
         return self
 
 
+class GateRule(Section):
+    """One check of the evaluation gate: ``metric`` (a key of the flattened ``evaluate.json``, such as
+    ``bits_per_character`` or ``samples.distinct_2``) ``op`` ``threshold``. A missing or NaN metric fails."""
+
+    metric: str = Field(min_length=1)
+    op: Literal["<=", ">=", "<", ">"]
+    threshold: float
+
+
+class Register(Section):
+    """Which test metric decides the ``champion`` alias, and in which direction."""
+
+    metric: str = Field(min_length=1)  # a key of the flattened evaluate.json
+    direction: Literal["lower", "higher"]  # which values are better
+    margin: float = Field(ge=0)  # a challenger must beat the champion by more than this, in the metric's units
+
+
+GENERATOR_NAME = r"^[a-z0-9][a-z0-9-]*$"  # also a folder name and part of MLflow names (genforge-<name>)
+
+
+class GeneratorBase(Section):
+    """What every generator has; a modality's generator model subclasses it with its stage sections."""
+
+    modality: str
+    data: list[str] = Field(min_length=1)  # names of collect.sources this generator trains on
+
+
+class ParamsBase(Section):
+    """The shared sections of params.yaml; :func:`params_model` adds the ``generators`` table."""
+
+    seed: int = Field(ge=0)
+    paths: Paths
+    collect: Collect
+    report: Report
+    generators: dict[str, GeneratorBase]
+
+    @model_validator(mode="after")
+    def _generators_fit(self) -> ParamsBase:
+        import re
+
+        if not self.generators:
+            raise ValueError("generators: name at least one generator")
+        sources = {s.name for s in self.collect.sources}
+        for name, gen in self.generators.items():
+            if not re.match(GENERATOR_NAME, name):
+                raise ValueError(f"generators.{name}: a generator name is lower-case letters, digits and '-' (it "
+                                 "names folders and the MLflow experiment genforge-<name>)")
+            unknown = [d for d in gen.data if d not in sources]
+            if unknown:
+                raise ValueError(f"generators.{name}.data: {unknown} not among collect.sources ({sorted(sources)})")
+        return self
+
+
+@cache
+def params_model() -> type[ParamsBase]:
+    """The model of the whole params file: :class:`ParamsBase` whose ``generators`` hold, for each entry, the
+    generator model of its ``modality`` (every modality of :data:`genforge.core.modality.MODALITIES`)."""
+    from genforge.core.modality import MODALITIES, get_modality
+
+    kinds = tuple(get_modality(name).config for name in MODALITIES)
+    entry = Annotated[Union[kinds], Field(discriminator="modality")] if len(kinds) > 1 else kinds[0]  # noqa: UP007
+    return create_model("Params", __base__=ParamsBase, generators=(dict[str, entry], ...))
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one stage of one generator reads: the generator's name, sections and folders, and the shared ``seed``
+    and ``report``. A stage section is an attribute (``job.train``, ``job.evaluate``) of the generator's model.
+
+    Attributes:
+        name: the generator's key in params.yaml.
+        seed: the global random seed.
+        paths: the generator's folders (:func:`generator_paths`).
+        generator: its validated section (a modality's subclass of :class:`GeneratorBase`).
+    """
+
+    name: str
+    seed: int
+    paths: GeneratorPaths
+    generator: GeneratorBase
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment and registered model of this generator: ``genforge-<name>``."""
+        return f"genforge-{self.name}"
+
+    def __getattr__(self, section: str):
+        if section.startswith("__"):
+            raise AttributeError(section)
+        return getattr(self.generator, section)
+
+
+def job(params: ParamsBase, name: str) -> Job:
+    """The :class:`Job` of generator ``name``.
+
+    Raises:
+        GenForgeError: params.yaml has no generator of that name (the message lists those it has).
+    """
+    if name not in params.generators:
+        raise GenForgeError(f"no generator {name!r} in params.yaml; generators: {', '.join(params.generators)}")
+    paths = generator_paths(params.paths, name)
+    _set_keys(paths, "paths")
+    return Job(name=name, seed=params.seed, paths=paths, generator=params.generators[name])
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, except that a key repeated in one mapping is an error instead of last-one-wins."""
 
@@ -141,10 +342,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _describe(err: ValidationError, source: Path) -> str:
+    from genforge.core.modality import MODALITIES
+
+    tags = {"file", "url", "wheel", *MODALITIES}
     lines = []
     for e in err.errors():
-        # drop the discriminator tag pydantic inserts into union locations (e.g. sources.0.file.path)
-        loc = [str(p) for p in e["loc"] if p not in ("file", "url", "wheel")]
+        # drop the discriminator tags pydantic inserts into union locations (sources.0.file.path, generators.x.text)
+        loc = [str(p) for i, p in enumerate(e["loc"]) if not (p in tags and i in (2, 3))]
         key = ".".join(loc) or "<top level>"
         got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
         msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
@@ -181,3 +385,16 @@ def read_params(path: str | Path, model: type[ModelT]) -> ModelT:
         return model.model_validate(raw)
     except ValidationError as e:
         raise GenForgeError(_describe(e, path)) from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> ParamsBase:
+    """Read and validate params.yaml into :func:`params_model` (each generator checked against its modality's
+    model); every section knows its dotted key for :func:`recording`.
+
+    Raises:
+        GenForgeError: the file is missing or not YAML, or a key is unknown, missing or of the wrong type; the
+            message names the file and each offending key (``generators.shakespeare.train.epochs``, say).
+    """
+    params = read_params(path, params_model())
+    _set_keys(params, "")
+    return params

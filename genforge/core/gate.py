@@ -1,47 +1,46 @@
-"""The promotion gate: thresholds a model's evaluation must meet before it may get a registry alias."""
+"""The promotion gate: rules a model's evaluation must meet before it may get a registry alias."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-# gate param -> (metric key in the flattened evaluate.json, comparison that passes)
-CHECKS: dict[str, tuple[str, str]] = {
-    "max_bits_per_character": ("bits_per_character", "<="),
-    "max_memorized_share": ("samples.memorized_share", "<="),
-    "min_distinct_2": ("samples.distinct_2", ">="),
-    "max_nonfinite_losses": ("stability.nonfinite_losses", "<="),
-}
+from genforge.core.config import GateRule
+
+OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
-def check_gate(metrics: Mapping[str, Any], thresholds: Mapping[str, float]) -> dict[str, Any]:
-    """Compare flattened evaluation metrics with the gate's thresholds.
+def check_gate(metrics: Mapping[str, Any], rules: Sequence[GateRule]) -> dict[str, Any]:
+    """Check flattened evaluation metrics against the gate's rules.
 
     Args:
         metrics: flattened metrics (``{"bits_per_character": 2.3, "samples.distinct_2": 0.7, ...}``).
-        thresholds: ``{gate param: threshold}`` with params named in :data:`CHECKS` (``max_*`` passes when the
-            metric is at most the threshold, ``min_*`` when at least). A NaN or missing metric fails its check.
+        rules: the ``evaluate.gate`` rules of a generator (``metric op threshold``). A missing, non-numeric or NaN
+            metric fails its rule.
 
     Returns:
-        ``{"passed": bool, "checks": [{"check", "metric", "value", "op", "threshold", "passed"}, ...],
-        "reasons": ["<metric> <value> is not <op> <threshold>", ...]}`` (reasons lists the failed checks).
+        ``{"passed": bool, "checks": [{"metric", "value", "op", "threshold", "passed"}, ...],
+        "reasons": ["<metric> <value> is not <op> <threshold>", ...]}`` (reasons lists the failed checks; a missing
+        metric's reason says so).
 
-    Raises:
-        KeyError: a threshold name is not in :data:`CHECKS`.
-
-    >>> check_gate({"bits_per_character": 6.2}, {"max_bits_per_character": 3.0})["reasons"]
+    >>> rule = GateRule(metric="bits_per_character", op="<=", threshold=3)
+    >>> check_gate({"bits_per_character": 6.2}, [rule])["reasons"]
     ['bits_per_character 6.2 is not <= 3']
     """
     checks, reasons = [], []
-    for name, threshold in thresholds.items():
-        metric, op = CHECKS[name]
-        value = metrics.get(metric)
-        value = float("nan") if value is None else float(value)
-        ok = (value <= threshold) if op == "<=" else (value >= threshold)
-        ok = ok and not math.isnan(value)
-        checks.append({"check": name, "metric": metric, "value": value, "op": op, "threshold": threshold,
+    for rule in rules:
+        value = metrics.get(rule.metric)
+        try:
+            number = float("nan") if value is None or isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        ok = not math.isnan(number) and OPS[rule.op](number, rule.threshold)
+        checks.append({"metric": rule.metric, "value": number, "op": rule.op, "threshold": rule.threshold,
                        "passed": ok})
-        if not ok:
-            reasons.append(f"{metric} {value:.4g} is not {op} {threshold:.4g}")
+        if value is None:
+            reasons.append(f"{rule.metric} is not in the evaluation (a metric of evaluate.json, flattened with '.')")
+        elif not ok:
+            reasons.append(f"{rule.metric} {number:.4g} is not {rule.op} {rule.threshold:.4g}")
     return {"passed": not reasons, "checks": checks, "reasons": reasons}

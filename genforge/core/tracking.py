@@ -194,6 +194,17 @@ def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None
     _client(run_id).log_artifact(run_id, str(path), artifact_path)
 
 
+def log_artifact_as(run_id: str, path: str | Path, artifact_file: str) -> None:
+    """Store the local file ``path`` as the artifact ``artifact_file`` (a path with a file name) of a run."""
+    import shutil
+    import tempfile
+
+    folder, _, filename = artifact_file.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(path, Path(tmp) / filename)
+        _client(run_id).log_artifact(run_id, str(Path(tmp) / filename), folder or None)
+
+
 def epoch_logger(run_id: str, sample_fn=None):
     """A Keras callback that logs every epoch's logs (loss, val_loss, accuracy, ...) to the run with ``step=epoch``
     and, if ``sample_fn(model) -> str`` is given, the text it returns as ``samples/epoch_NNN.txt``."""
@@ -237,49 +248,88 @@ def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], 
     return int(info.registered_model_version)
 
 
-def promote(name: str, version: int, metric: str, value: float, *, passed: bool, margin: float = 0.0,
-            reasons: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+def champion_version(name: str):
+    """The version of registered model ``name`` that holds the ``champion`` alias, or ``None`` when there is none
+    (the registered model does not exist yet, or it has no champion).
+
+    Raises:
+        GenForgeError: any other failure of the registry (a server that does not answer, say): a stage must not take
+            it for "no champion yet".
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    client = _mlflow().MlflowClient()
+    try:
+        aliases = client.get_registered_model(name).aliases  # {alias: version}
+        return client.get_model_version(name, aliases[CHAMPION]) if CHAMPION in aliases else None
+    except MlflowException as e:
+        if e.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):  # no registered model of that name yet
+            return None
+        raise GenForgeError(f"MLflow registry at {tracking_uri()}: cannot read the champion of {name}: {e}") from e
+
+
+def set_version_tags(name: str, version: int, tags: Mapping[str, Any]) -> None:
+    """Set string tags on version ``version`` of registered model ``name``."""
+    client = _mlflow().MlflowClient()
+    for k, v in tags.items():
+        client.set_model_version_tag(name, str(version), k, str(v))
+
+
+def find_version(name: str, tag: str, value: str) -> int | None:
+    """The newest version of registered model ``name`` whose tag ``tag`` is ``value``, or ``None``."""
+    client = _mlflow().MlflowClient()
+    versions = client.search_model_versions(f"name = '{name}' and tag.`{tag}` = '{value}'")
+    return max((int(v.version) for v in versions), default=None)
+
+
+def promote(name: str, version: int, metric: str, value: float, *, passed: bool, direction: str = "lower",
+            margin: float = 0.0, reasons: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Set the registry aliases of a new version after the evaluation gate.
 
     A version that failed the gate (``passed`` false) gets no alias. One that passed becomes ``challenger``, and also
-    ``champion`` when there is no champion yet or its ``metric`` (lower is better) is below the champion's by more
-    than ``margin`` (in the metric's units). The metric value, the gate result and the decision are stored as version
-    tags, so that later comparisons need no run look-up.
+    ``champion`` when there is no champion yet or its ``metric`` beats the champion's by more than ``margin`` (in the
+    metric's units): lower by more than ``margin`` with ``direction`` ``"lower"``, higher with ``"higher"``. The
+    metric value, the gate result and the decision are stored as version tags, so that later comparisons need no run
+    look-up.
 
     Returns:
         ``{"version", "aliases", "decision", "champion_version", "previous_champion", "previous_value",
         "previous_metrics"}``; ``previous_metrics`` holds the previous champion run's ``test/*`` metrics (without the
         prefix), for comparison.
+
+    Raises:
+        GenForgeError: the registry fails other than by having no champion yet.
     """
-    mlflow = _mlflow()
-    client = mlflow.MlflowClient()
+    client = _mlflow().MlflowClient()
     v = str(version)
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception:  # noqa: BLE001 - MlflowException when no champion exists yet
-        current = None
+    current = champion_version(name)
     prev_version = prev_value = None
     prev_metrics: dict[str, float] = {}
+    worst = float("inf") if direction == "lower" else float("-inf")
     if current is not None:
         prev_version = int(current.version)
-        prev_value = float(current.tags[metric]) if metric in current.tags else float("inf")
+        prev_value = float(current.tags[metric]) if metric in current.tags else worst
         if current.run_id:
             run_metrics = client.get_run(current.run_id).data.metrics
             prev_metrics = {k[5:]: val for k, val in run_metrics.items() if k.startswith("test/")}
     aliases: list[str] = []
+    word = "lower" if direction == "lower" else "higher"
     if not passed:
         decision = "no alias: the gate failed: " + "; ".join(reasons)
     else:
         aliases.append(CHALLENGER)
+        beats = prev_value is not None and (value < prev_value - margin if direction == "lower"
+                                            else value > prev_value + margin)
         if prev_version is None:
             aliases.append(CHAMPION)
             decision = "champion: there was no champion"
-        elif value < prev_value - margin:
+        elif beats:
             aliases.append(CHAMPION)
-            decision = (f"champion: {metric} {value:.4f} beats champion v{prev_version} ({prev_value:.4f}) "
-                        f"by more than {margin:g}")
+            decision = (f"champion: {metric} {value:.4f} beats champion v{prev_version} ({prev_value:.4f}): "
+                        f"{word} by more than {margin:g}")
         else:
-            decision = (f"challenger: {metric} {value:.4f} does not beat champion v{prev_version} "
+            decision = (f"challenger: {metric} {value:.4f} is not {word} than champion v{prev_version}'s "
                         f"({prev_value:.4f}) by more than {margin:g}")
     for key, tag in ((metric, repr(value)), ("gate.passed", str(passed).lower()), ("decision", decision)):
         client.set_model_version_tag(name, v, key, tag)

@@ -1,15 +1,14 @@
-"""The validated configuration of the text pipeline: params.yaml parsed into pydantic models, unknown keys rejected
-by name (the shared sections and the reader live in :mod:`genforge.core.config`)."""
+"""The sections of a text generator in params.yaml (``generators.<name>``, ``modality: text``), validated by pydantic
+with unknown keys rejected by name; the shared sections and the reader are :mod:`genforge.core.config`'s."""
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from genforge.core.config import DEFAULT_PARAMS, Collect, Dimension, Paths, Report, Section, read_params
+from genforge.core.config import Dimension, GateRule, GeneratorBase, Register, Section
 
 
 class Preprocess(Section):
@@ -76,6 +75,8 @@ class Train(Section):
     val_batches: int = Field(ge=0)
     checkpoint_steps: int = Field(ge=0)
     sample_tokens: int = Field(ge=0)
+    sample_prompt: str = Field(min_length=1)  # prompt of the sample logged after each epoch
+    sample_temperature: float = Field(ge=0)  # its sampling temperature (0 = greedy)
 
     @model_validator(mode="after")
     def _arch_fits(self) -> Train:
@@ -117,13 +118,6 @@ class Optimize(Section):
         return kinds
 
 
-class Gate(Section):
-    max_bits_per_character: float = Field(gt=0)
-    max_memorized_share: float = Field(ge=0, le=1)
-    min_distinct_2: float = Field(ge=0, le=1)
-    max_nonfinite_losses: int = Field(ge=0)
-
-
 class Evaluate(Section):
     context: int = Field(ge=2)
     sample_prompt: str = Field(min_length=1)
@@ -138,13 +132,7 @@ class Evaluate(Section):
     seeds: int = Field(ge=1)
     spike_window: int = Field(ge=1)
     spike_rise: float = Field(gt=0)
-    gate: Gate
-
-
-class Register(Section):
-    model_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    metric: Literal["bits_per_character", "cross_entropy", "perplexity"]
-    margin: float = Field(ge=0)
+    gate: list[GateRule] = Field(min_length=1)
 
 
 class Search(Section):
@@ -190,29 +178,14 @@ with warnings.catch_warnings():
     # the `register` section's name is also ABCMeta.register (a class method, not an instance attribute)
     warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
-    class Params(Section):
-        """All of params.yaml. Each field is the section of the stage of the same name, but ``search``: the
-        hyperparameter search flow's (``pipelines/search.py``), which is not a DVC stage."""
+    class TextGenerator(GeneratorBase):
+        """A text generator of params.yaml ``generators``: each field is the section of the stage of the same name,
+        but ``search``: the hyperparameter search's (``make search GENERATOR=<name>``), which is not a DVC stage."""
 
-        seed: int = Field(ge=0)
-        experiment: str = Field(min_length=1)
-        paths: Paths
-        collect: Collect
+        modality: Literal["text"]
         preprocess: Preprocess
         train: Train
         optimize: Optimize
         evaluate: Evaluate
         register: Register
-        report: Report
-        search: Search
-
-
-
-def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    """Read and validate a params file into :class:`Params` (see :func:`genforge.core.config.read_params`).
-
-    Raises:
-        GenForgeError: the file is missing or not YAML, or a key is unknown, missing or of the wrong type; the
-            message names the file and each offending key (for example ``train.epochs``).
-    """
-    return read_params(path, Params)
+        search: Search | None = None

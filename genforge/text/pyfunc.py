@@ -9,9 +9,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 from genforge.core import tracking
-
-# the generation params a served model takes, with their defaults (the signature and predict() both read these)
-DEFAULTS = {"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 1.0, "seed": 0}
+from genforge.text.sampling import DEFAULTS
 
 
 def pip_requirements() -> list[str]:

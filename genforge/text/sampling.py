@@ -11,6 +11,9 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.text.tokenizers import Tokenizer
 
+# the generation settings a served model and `genforge generate` use when a request names none
+DEFAULTS = {"max_new_tokens": 200, "temperature": 0.8, "top_k": 0, "top_p": 1.0, "seed": 0}
+
 
 def next_token_distribution(logits: np.ndarray, temperature: float, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
     """The sampling distribution over the vocabulary for one position, in float64.

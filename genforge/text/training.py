@@ -102,25 +102,26 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m genforge.text.training [PARAMS]``: what a non-chief worker of a ``TF_CONFIG`` cluster runs while the
-    chief runs the train stage. It trains the ``train`` section's model on the preprocessed splits exactly as the
-    stage does (every worker must run the same steps), writes nothing, and prints ``{"val_loss", "steps"}`` as
-    JSON. Exit status 2 with a message on bad params or data."""
+    """``python -m genforge.text.training GENERATOR [PARAMS]``: what a non-chief worker of a ``TF_CONFIG`` cluster
+    runs while the chief runs the train stage of text generator GENERATOR. It trains that generator's model on its
+    preprocessed splits exactly as the stage does (every worker must run the same steps), writes nothing, and prints
+    ``{"val_loss", "steps"}`` as JSON. Exit status 2 with a message on bad params or data."""
     import argparse
 
-    from genforge.text.config import load_params
+    from genforge.core.config import job, load_params
     from genforge.text.data import load_tokens
     from genforge.text.tokenizers import load_tokenizer
 
     parser = argparse.ArgumentParser(prog="python -m genforge.text.training", description=main.__doc__)
+    parser.add_argument("generator")
     parser.add_argument("params", nargs="?", default="params.yaml")
     args = parser.parse_args(argv)
     try:
-        params = load_params(args.params)
-        processed = Path(params.paths.processed)
+        gen = job(load_params(args.params), args.generator)
+        processed = Path(gen.paths.processed)
         tokenizer = load_tokenizer(processed / "tokenizer.json")
-        _, state, _ = fit_generator(params.train, tokenizer.vocab_size, load_tokens(processed / "train.npy"),
-                                    load_tokens(processed / "val.npy"), seed=params.seed)
+        _, state, _ = fit_generator(gen.train, tokenizer.vocab_size, load_tokens(processed / "train.npy"),
+                                    load_tokens(processed / "val.npy"), seed=gen.seed)
     except GenForgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,44 @@
+"""The modality seam: what a modality package supplies to the stages, and the registry that finds it by name.
+
+A generator's ``modality`` (params.yaml ``generators.<name>.modality``) names an entry of :data:`MODALITIES`; the
+module there holds ``MODALITY``, an object with the attributes of :class:`Modality`. Adding a modality adds one line
+to :data:`MODALITIES` and touches no other file of ``genforge.core``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from genforge import GenForgeError
+
+# modality name -> module that defines MODALITY
+MODALITIES: dict[str, str] = {
+    "text": "genforge.text.modality",
+}
+
+
+class Modality(Protocol):
+    """What each stage asks of a modality. ``job`` is the :class:`genforge.core.config.Job` of one generator; each
+    verb returns the small result record the stage prints, and writes its outputs under ``job.paths``."""
+
+    name: str
+    config: type  # the pydantic model of a generator of this modality (a subclass of GeneratorBase)
+
+    def preprocess(self, job) -> dict[str, Any]: ...
+    def train(self, job) -> dict[str, Any]: ...
+    def optimize(self, job) -> dict[str, Any]: ...
+    def evaluate(self, job) -> dict[str, Any]: ...
+    def log_model(self, job, run_id: str, registered_name: str) -> int: ...
+    def report(self, job, registration: dict, title: str) -> str: ...
+
+
+def get_modality(name: str) -> Modality:
+    """The registered modality ``name``.
+
+    Raises:
+        GenForgeError: no modality of that name is registered (the message lists those that are).
+    """
+    if name not in MODALITIES:
+        raise GenForgeError(f"unknown modality {name!r}; registered: {', '.join(sorted(MODALITIES))}")
+    return importlib.import_module(MODALITIES[name]).MODALITY

@@ -1,0 +1,56 @@
+"""The report's index: one row per generator (gate, headline metric, registry decision, champion), as an HTML page
+beside the generators' own pages and as Markdown for the Prefect artifact."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def index_row(name: str, modality: str, registration: Mapping[str, Any], page: str) -> dict[str, Any]:
+    """One generator's row from its ``register.json`` record (:func:`genforge.core.tracking.promote`'s decision)
+    and the relative link ``page`` to its report page."""
+    return {"generator": name, "modality": modality, "model": registration["model_name"],
+            "version": registration["version"], "gate": "passed" if registration["gate_passed"] else "failed",
+            "metric": registration["metric"], "value": registration["value"],
+            "aliases": ", ".join(registration["aliases"]) or "none",
+            "champion": registration.get("champion_version"), "decision": registration["decision"], "page": page}
+
+
+def not_run_row(name: str, modality: str) -> dict[str, Any]:
+    """The row of a generator that no run has registered yet."""
+    return {"generator": name, "modality": modality, "model": f"genforge-{name}", "version": None,
+            "gate": "not run", "metric": None, "value": None, "aliases": "none", "champion": None,
+            "decision": "not run yet", "page": ""}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else "–" if value is None else str(value)
+
+
+COLUMNS = ("generator", "modality", "gate", "metric", "value", "version", "aliases", "champion", "decision")
+
+
+def index_html(rows: Sequence[Mapping[str, Any]], title: str) -> str:
+    """A self-contained HTML page (no scripts, nothing fetched) with a table of ``rows`` and a link to each page."""
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    body = []
+    for row in rows:
+        name = html.escape(row["generator"])
+        cells = [f'<td><a href="{html.escape(row["page"])}">{name}</a></td>' if row["page"] else f"<td>{name}</td>"]
+        cells += [f'<td class="{c}-{html.escape(_fmt(row[c]))}">{html.escape(_fmt(row[c]))}</td>' for c in COLUMNS[1:]]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.gate-failed{color:#b00}"
+             ".gate-passed{color:#070}")
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")
+
+
+def index_markdown(rows: Sequence[Mapping[str, Any]], index_uri: str) -> str:
+    """The same table in Markdown, for the flow's Prefect artifact."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows]
+    return "\n".join([*lines, "", f"Report: [{index_uri}]({index_uri})"])
