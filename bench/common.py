@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from genforge.text.config import Train, load_params  # noqa: E402
+from genforge.core.config import load_params  # noqa: E402
+from genforge.text.config import Train  # noqa: E402
 from genforge.text.evaluation import score  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
@@ -44,7 +45,7 @@ def merge(base: dict, over: dict) -> dict:
 def profile_train(name: str, over: dict | None = None, **update) -> Train:
     """The ``train`` section of params.yaml with ``profiles/<name>.yaml`` applied, then ``over`` (nested sections
     merged), then ``update``."""
-    base = load_params(REPO / "params.yaml").train.model_dump()
+    base = load_params(REPO / "params.yaml").generators["plays-char-lstm"].train.model_dump()
     profile = (yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text()) or {}).get("train", {})
     return Train(**{**merge(merge(base, profile), over or {}), **update})
 

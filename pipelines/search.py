@@ -1,8 +1,8 @@
-"""The hyperparameter search flow: an Optuna study over the ``search.space`` of params.yaml, trials trained in
+"""The hyperparameter search flow: an Optuna study over the ``search.space`` of one generator, trials trained in
 parallel as Prefect tasks, each a nested MLflow run under one parent run, the study kept in SQLite so that a killed
 search resumes where it stopped. The best trial is written as ``dvc exp run`` arguments; params.yaml is never edited.
 
-    python -m pipelines.search [--params params.yaml]      (or: make search)
+    python -m pipelines.search --generator NAME [--params params.yaml]   (or: make search GENERATOR=NAME)
     dvc exp run $(cat search/best_overrides.txt)            (train the pipeline with the best trial's params)
 """
 
@@ -168,10 +168,11 @@ def _lock(cfg: Search):
     return lock
 
 
-def _check_splits(processed: Path) -> None:
+def _check_splits(processed: Path, generator: str) -> None:
     for name in ("train.npy", "val.npy", "tokenizer.json"):
         if not (processed / name).exists():
-            raise GenForgeError(f"{processed / name} is missing: run `dvc repro preprocess` before the search")
+            raise GenForgeError(f"{processed / name} is missing: run `dvc repro preprocess@{generator}` before "
+                               "the search")
 
 
 def _study(params: Job):
@@ -290,7 +291,7 @@ def search(generator: str, params_path: str = "params.yaml") -> dict:
     params = searched(params_path, generator)
     cfg = params.search
     processed = Path(params.paths.processed)
-    _check_splits(processed)
+    _check_splits(processed, params.name)
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens, val_tokens = load_tokens(processed / "train.npy"), load_tokens(processed / "val.npy")
 
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         params = searched(args.params, args.generator)  # bad params, missing splits, a busy study: errors before
-        _check_splits(Path(params.paths.processed))      # a server starts
+        _check_splits(Path(params.paths.processed), params.name)  # a server starts
         _lock(params.search).release()
         search(args.generator, args.params)
     except GenForgeError as e:

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from genforge import GenForgeError
-from genforge.core.config import DEFAULT_PARAMS, ParamsBase, job, load_params
+from genforge.core.config import DEFAULT_PARAMS, ParamsBase, load_params
 
 
 def run_stage(verb: str, fn: Callable[..., dict[str, Any]], argv: list[str] | None = None) -> int:
-    """Load params.yaml (``GENFORGE_PARAMS`` overrides the path), size TensorFlow's thread pools for the
-    generator's train section (:func:`genforge.core.trainer.set_threads`), run ``fn(params)`` or, with a generator
-    name in ``argv``, ``fn(params, name)``, and print its result record.
+    """Load params.yaml (``GENFORGE_PARAMS`` overrides the path), run ``fn(params)`` or, with a generator name in
+    ``argv``, ``fn(params, name)``, and print its result record.
 
     A :class:`GenForgeError` is printed as ``<verb>: error: <message>`` and gives exit code 2; earlier outputs are
     untouched because every stage writes through temporary paths.
@@ -29,14 +28,7 @@ def run_stage(verb: str, fn: Callable[..., dict[str, Any]], argv: list[str] | No
     argv = sys.argv[1:] if argv is None else argv
     try:
         params = load_params(os.environ.get("GENFORGE_PARAMS", DEFAULT_PARAMS))
-        args = argv[:1]
-        if args:
-            train = getattr(job(params, args[0]).generator, "train", None)
-            if getattr(train, "intra_op_threads", 0) or getattr(train, "inter_op_threads", 0):
-                from genforge.core.trainer import set_threads  # imports Keras: only for the stages that need it
-
-                set_threads(train)  # before the stage starts TensorFlow
-        result = fn(params, *args)
+        result = fn(params, *argv[:1])
     except GenForgeError as e:
         print(f"{verb}: error: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,11 @@ def test_adaptability_fine_tunes_a_copy_and_compares_with_a_fresh_model():
     before = [w.copy() for w in model.get_weights()]
     domain = np.tile(np.array([1, 2, 3, 4]), 100)  # a periodic "domain" any model can learn
     out = adaptability(model, domain, steps=40, seq_len=8, batch_size=8, learning_rate=0.05, context=16,
-                       unit="character", seed=0)
+                       unit="character", seed=0, holdout_fraction=0.2)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))  # not modified
     assert out["tokens"] == 400 and out["steps"] == 40
     assert out["loss_after"] < out["loss_before"]  # fine-tuning on the domain helps on its held-out part
     assert out["gain_over_fresh"] == pytest.approx(out["loss_fresh"] - out["loss_after"])
     with pytest.raises(GenForgeError, match="the adaptability domain has 10 tokens"):
         adaptability(model, domain[:10], steps=1, seq_len=8, batch_size=2, learning_rate=0.01, context=16,
-                     unit="character", seed=0)
+                     unit="character", seed=0, holdout_fraction=0.2)

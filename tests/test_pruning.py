@@ -39,7 +39,8 @@ def test_prune_model_leaves_exactly_the_target_share_of_zeros():
     model = build_lstm(7, embedding_dim=4, layers=2, units=10)
     bias_before = model.get_layer("lstm_0").cell.bias.numpy().copy()
     tokens = np.random.default_rng(0).integers(0, 7, 3000)
-    train = load_params(Path(__file__).resolve().parents[1] / "params.yaml").train.model_copy(update=dict(
+    shipped = load_params(Path(__file__).resolve().parents[1] / "params.yaml").generators["plays-char-lstm"]
+    train = shipped.train.model_copy(update=dict(
         embedding_dim=4, layers=2, units=10, seq_len=12, batch_size=4, learning_rate=0.01, weight_decay=0.0,
         clipnorm=1.0, dropout=0.0, recurrent_dropout=0.0, activation_l2=0.0, epochs=1, steps_per_epoch=0,
         random_offsets=True, patience=1, val_batches=1, sample_tokens=0))

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from genforge.text.report import highlight, render_report, summary_markdown
+from genforge.text.report import highlight, render_report
 
 
 class Figures(HTMLParser):
@@ -109,10 +109,22 @@ def test_report_without_pruning_says_nothing_of_it():
     assert "pruned to" not in html and "model.int8.npz" in html
 
 
-def test_summary_markdown():
-    md = summary_markdown(EVALUATION, REGISTRATION, "file:///r.html")
-    assert "**Gate:** failed: samples.distinct_2 0.72 is not >= 0.8" in md
-    assert "| bits per character | 2.281 | 2.31 |" in md and "**Aliases:** none" in md
+def test_index_lists_every_generator_with_its_gate_and_decision():
+    from genforge.core.report import index_html, index_markdown, index_row, not_run_row
+
+    registration = {**REGISTRATION, "gate_passed": False, "metric": "bits_per_character", "value": 2.281,
+                    "champion_version": 3}
+    rows = [index_row("plays-char-lstm", "text", registration, "plays-char-lstm.html"),
+            not_run_row("plays-byte-gpt", "text")]
+    page = parse(index_html(rows, "GenForge <evaluation>"))
+    assert page.refs == ["plays-char-lstm.html"] and "script" not in page.tags  # a relative link, nothing fetched
+    html = index_html(rows, "GenForge <evaluation>")
+    assert '<a href="plays-char-lstm.html">plays-char-lstm</a>' in html and "GenForge &lt;evaluation&gt;" in html
+    assert '<td class="gate-failed">failed</td>' in html and "<td>plays-byte-gpt</td>" in html
+    md = index_markdown(rows, "file:///r/index.html")
+    assert ("| plays-char-lstm | text | failed | bits_per_character | 2.281 | 7 | none | 3 | no alias: the gate "
+            "failed: samples.distinct_2 0.72 is not >= 0.8 |") in md
+    assert "| plays-byte-gpt | text | not run | – | – | – | none | – | not run yet |" in md
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed (apt-get install "
@@ -126,14 +138,19 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
     assert 'data-metric="test/bits_per_character"' in dom and "<mark" in dom and "FAILED" in dom
 
 
-def test_the_committed_report_shows_the_committed_metrics():
-    """reports/report.html and metrics/evaluate.json of the last `dvc repro` (both in git) agree figure by figure."""
+def test_the_committed_reports_show_the_committed_metrics():
+    """reports/<generator>.html and metrics/<generator>/evaluate.json of the last `dvc repro` (both in git) agree
+    figure by figure, for every generator of params.yaml."""
     import json
     from pathlib import Path
 
+    import yaml
+
     repo = Path(__file__).resolve().parents[1]
-    ev = json.loads((repo / "metrics/evaluate.json").read_text())
-    figures = parse((repo / "reports/report.html").read_text(encoding="utf-8")).figures
-    flat = mlflow_figures(ev, json.loads((repo / "metrics/optimize.json").read_text()))
-    assert set(figures) == set(flat)
-    assert all(float(figures[k]) == float(v) for k, v in flat.items())
+    generators = yaml.safe_load((repo / "params.yaml").read_text())["generators"]
+    for name in generators:
+        ev = json.loads((repo / f"metrics/{name}/evaluate.json").read_text())
+        figures = parse((repo / f"reports/{name}.html").read_text(encoding="utf-8")).figures
+        flat = mlflow_figures(ev, json.loads((repo / f"metrics/{name}/optimize.json").read_text()))
+        assert set(figures) == set(flat), name
+        assert all(float(figures[k]) == float(v) for k, v in flat.items()), name

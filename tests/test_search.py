@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, run
+from conftest import BIN, CHAR, run
 from test_stages import edit_params, run_all
 
 from genforge import GenForgeError
-from genforge.core.config import load_params
+from genforge.core.config import job, load_params
 from pipelines.search import _check_space, _counted, _write_best, distributions, overrides, suggest, trial_train_config
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped_search() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())["generators"][CHAR]["search"]
 
 
 def test_overrides_are_dvc_set_param_arguments():
@@ -35,9 +39,9 @@ def _study_with(params: dict, state=None, value=None):
 
     study = optuna.create_study()
     trial = study.ask()
-    search_cfg = Search.model_validate({**yaml.safe_load((REPO / "params.yaml").read_text())["search"],
+    search_cfg = Search.model_validate({**shipped_search(),
                                         "space": params})
-    train = load_params(REPO / "params.yaml").train
+    train = load_params(REPO / "params.yaml").generators["plays-char-lstm"].train
     suggest(trial, search_cfg, train)
     study.tell(trial, value, state=state)
     return study, search_cfg, train
@@ -49,7 +53,7 @@ def test_a_study_over_another_space_is_refused():
     from genforge.text.config import Search
 
     study, _, train = _study_with({"train.units": {"choices": [8, 16]}}, TrialState.FAIL)
-    changed = Search.model_validate({**yaml.safe_load((REPO / "params.yaml").read_text())["search"],
+    changed = Search.model_validate({**shipped_search(),
                                      "space": {"train.units": {"choices": [8, 32]}}})
     with pytest.raises(GenForgeError, match=r"searched over another space \(train\.units: .*give search\.study a new"):
         _check_space(study, distributions(changed, train))
@@ -69,23 +73,23 @@ def test_no_completed_trial_means_no_best_files(tmp_path):
 
 def test_search_space_keys_and_values_are_checked(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["search"]["space"] = {"train.epochs": {"low": 1, "high": 3}}
+    raw["generators"][CHAR]["search"]["space"] = {"train.epochs": {"low": 1, "high": 3}}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(GenForgeError, match=r"search\.space.*'train\.epochs' is not a searchable key"):
         load_params(tmp_path / "p.yaml")
-    raw["search"]["space"] = {"train.units": {"low": 8}}
+    raw["generators"][CHAR]["search"]["space"] = {"train.units": {"low": 8}}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
-    with pytest.raises(GenForgeError, match=r"search\.space\.train\.units.*give either low and high"):
+    with pytest.raises(GenForgeError, match=r"\.search\.space\.train\.units.*give either low and high"):
         load_params(tmp_path / "p.yaml")
     # every value is checked against the train section before any trial runs
     for space, message in (({"train.units": {"choices": ["big"]}}, "'big' is not a valid train.units"),
                            ({"train.dropout": {"low": 0.0, "high": 1.0}}, "1.0 is not a valid train.dropout"),
                            ({"train.random_offsets": {"low": 0, "high": 1}}, "give it choices, not a range")):
-        raw["search"]["space"] = space
+        raw["generators"][CHAR]["search"]["space"] = space
         (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw))
         with pytest.raises(GenForgeError, match=re.escape(message)):
             load_params(tmp_path / "p.yaml")
-    params = load_params(REPO / "params.yaml")
+    params = job(load_params(REPO / "params.yaml"), CHAR)
     cfg = trial_train_config(params, {"train.units": 32, "train.dropout": 0.25})
     assert (cfg.units, cfg.dropout, cfg.epochs, cfg.sample_tokens) == (32, 0.25, params.search.epochs, 0)
     with pytest.raises(GenForgeError, match="dropout"):
@@ -97,8 +101,8 @@ def test_search_refuses_to_start_without_the_preprocessed_splits(tmp_path, monke
 
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
-    assert main(["--params", "params.yaml"]) == 2
-    assert "data/processed/train.npy is missing: run `dvc repro preprocess`" in capsys.readouterr().err
+    assert main(["--params", "params.yaml", "--generator", CHAR]) == 2
+    assert f"data/processed/{CHAR}/train.npy is missing: run `dvc repro preprocess" in capsys.readouterr().err
     assert not (tmp_path / "search").exists()  # nothing created
 
 
@@ -106,7 +110,8 @@ def _search(project: Path) -> subprocess.Popen:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = open(project / f"search-{time.monotonic_ns()}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "pipelines.search"], cwd=project, env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "pipelines.search", "--generator", CHAR], cwd=project, env=env,
+                            stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -132,7 +137,7 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
     from optuna.trial import TrialState
 
     run_all(upto="preprocess")
-    edit_params(project, lambda p: p["search"].update(
+    edit_params(project, lambda p: p["generators"][CHAR]["search"].update(
         study="tiny", trials=6, parallel=2, epochs=3, steps_per_epoch=30, startup_trials=2, warmup_epochs=1,
         space={"train.learning_rate": {"low": 0.001, "high": 0.05, "log": True},
                "train.units": {"choices": [8, 16]}}))
@@ -195,7 +200,8 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
     repo = tmp_path / "apply"
     repo.mkdir()
     (repo / "params.yaml").write_text((project / "params.yaml").read_text())
-    (repo / "dvc.yaml").write_text("stages:\n  echo:\n    cmd: python -c 'pass'\n    params: [train]\n")
+    (repo / "dvc.yaml").write_text(f"stages:\n  echo:\n    cmd: python -c 'pass'\n"
+                                   f"    params: [generators.{CHAR}.train]\n")
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@genforge.invalid"],
                 ["git", "config", "user.name", "T"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "commit", "-qm", "p"], ["dvc", "exp", "run", *args]):

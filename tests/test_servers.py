@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BIN, folder_digest, write_corpus
+from conftest import BIN, CHAR, folder_digest, write_corpus
 from test_stages import edit_params
 
 pytestmark = pytest.mark.slow
@@ -119,7 +119,7 @@ def test_scheduled_deployment_on_a_prefect_server_and_process_worker(project, tm
             # the second found every stage up to date: same dvc.lock, no new model version
             assert "Nothing changed: every stage was up to date" in (tmp_path / "worker.log").read_text()
             assert (project / "dvc.lock").read_text() == lock
-            reg = json.loads((project / "metrics/register.json").read_text())
+            reg = json.loads((project / f"metrics/{CHAR}/register.json").read_text())
             assert reg["version"] == 1
             # a source with new content (a new sha256 pin): every stage re-runs and a new version is registered
             write_corpus(project / "corpus", seed=1)
@@ -127,7 +127,7 @@ def test_scheduled_deployment_on_a_prefect_server_and_process_worker(project, tm
             third = sh(run, env, project)
             assert "Completed" in third.stdout, third.stdout[-2000:]
     print(f"Prefect server + worker + three deployment runs: {time.perf_counter() - start:.1f} s")
-    reg2 = json.loads((project / "metrics/register.json").read_text())
+    reg2 = json.loads((project / f"metrics/{CHAR}/register.json").read_text())
     assert reg2["version"] == 2 and reg2["run_id"] != reg["run_id"]
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     run_info = mlflow.MlflowClient().get_run(reg["run_id"])
@@ -164,7 +164,7 @@ def test_pipeline_logs_to_an_mlflow_server_on_postgresql(project, tmp_path):
             uri = f"http://127.0.0.1:{ml_port}"
             wait_for(uri + "/health", server, tmp_path / "mlflow.log")
             sh(["dvc", "repro"], environment(project, MLFLOW_TRACKING_URI=uri), project)
-            reg = json.loads((project / "metrics/register.json").read_text())
+            reg = json.loads((project / f"metrics/{CHAR}/register.json").read_text())
             client = mlflow.MlflowClient(tracking_uri=uri)
             run = client.get_run(reg["run_id"])
             assert "test/bits_per_character" in run.data.metrics and run.data.tags["gate.passed"] in ("true", "false")

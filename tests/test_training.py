@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).with_name("train_script.py")
 
 
 def tiny_train(**update) -> Train:
-    base = load_params(REPO / "params.yaml").train
+    base = load_params(REPO / "params.yaml").generators["plays-char-lstm"].train
     tiny = {"embedding_dim": 8, "units": 16, "seq_len": 10, "batch_size": 8, "epochs": 3, "steps_per_epoch": 10,
             "val_batches": 0, "sample_tokens": 0, "learning_rate": 0.01, "warmup_steps": 3, "patience": 5,
             "checkpoint_steps": 5, "mlp": base.mlp.model_copy(update={"hidden": [32], "context": 4}),
@@ -130,6 +130,12 @@ def test_bad_tf_config_and_non_chief_stage(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(GenForgeError, match="TF_CONFIG is not a JSON object"):
         fit_generator(tiny_train(), 12, np.arange(200) % 12, np.arange(200) % 12, seed=0)
+    with pytest.raises(GenForgeError, match="TF_CONFIG is not a JSON object.*'{not json'"):
+        is_chief()  # the train stage asks this first: its message, not a traceback
+    for bad in ({"cluster": {"worker": "127.0.0.1:1"}}, {"cluster": {}, "task": {"index": "first"}}, [1]):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(bad))
+        with pytest.raises(GenForgeError, match="TF_CONFIG is not a JSON object with a 'cluster' of task lists"):
+            is_chief()
     cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
     assert not is_chief()
@@ -176,7 +182,7 @@ import json, logging, sys
 from genforge.core.config import load_params
 from genforge.core.trainer import set_threads
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
-base = load_params(sys.argv[1]).train
+base = load_params(sys.argv[1]).generators["plays-char-lstm"].train
 assert set_threads(base)  # 0 and 0: TensorFlow's choice, nothing to do
 wanted = base.model_copy(update={"intra_op_threads": 1, "inter_op_threads": 2})
 assert set_threads(wanted)

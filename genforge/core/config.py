@@ -289,20 +289,34 @@ def params_model() -> type[ParamsBase]:
 
 @dataclass(frozen=True)
 class Job:
-    """What one stage of one generator reads: the generator's name, sections and folders, and the shared ``seed``
-    and ``report``. A stage section is an attribute (``job.train``, ``job.evaluate``) of the generator's model.
+    """What one stage of one generator reads: the generator's name, sections and folders, and the shared ``seed``.
+    A stage section is an attribute (``job.train``, ``job.evaluate``) of the generator's model. Every setting is
+    read when it is used, so that :func:`recording` sees what a stage reads, no more.
 
     Attributes:
         name: the generator's key in params.yaml.
-        seed: the global random seed.
-        paths: the generator's folders (:func:`generator_paths`).
-        generator: its validated section (a modality's subclass of :class:`GeneratorBase`).
+        params: the whole validated file.
     """
 
     name: str
-    seed: int
-    paths: GeneratorPaths
-    generator: GeneratorBase
+    params: ParamsBase
+
+    @property
+    def seed(self) -> int:
+        """The global random seed."""
+        return self.params.seed
+
+    @property
+    def paths(self) -> GeneratorPaths:
+        """The generator's folders (:func:`generator_paths`)."""
+        paths = generator_paths(self.params.paths, self.name)
+        _set_keys(paths, "paths")
+        return paths
+
+    @property
+    def generator(self) -> GeneratorBase:
+        """The generator's validated section (a modality's subclass of :class:`GeneratorBase`)."""
+        return self.params.generators[self.name]
 
     @property
     def experiment(self) -> str:
@@ -323,9 +337,7 @@ def job(params: ParamsBase, name: str) -> Job:
     """
     if name not in params.generators:
         raise GenForgeError(f"no generator {name!r} in params.yaml; generators: {', '.join(params.generators)}")
-    paths = generator_paths(params.paths, name)
-    _set_keys(paths, "paths")
-    return Job(name=name, seed=params.seed, paths=paths, generator=params.generators[name])
+    return Job(name=name, params=params)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -149,7 +149,7 @@ def _client(run_id: str):
         client.get_run(run_id)
     except Exception as e:
         raise GenForgeError(f"MLflow run {run_id} not found at {tracking_uri()}: {e}. Re-run the train stage "
-                            "(`dvc repro --force train`) to create the run") from e
+                            "(`dvc repro --force train@<generator>`) to create the run") from e
     return client
 
 

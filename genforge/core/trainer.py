@@ -36,11 +36,7 @@ def distribution_strategy():
     import tensorflow as tf
 
     if os.environ.get("TF_CONFIG"):
-        try:
-            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise GenForgeError(f"TF_CONFIG is not a JSON object with a 'cluster' key ({e}); see "
-                                "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
+        cluster = tf_config()["cluster"]
         if sum(len(v) for v in cluster.values()) > 1:
             return tf.distribute.MultiWorkerMirroredStrategy()
     if len(tf.config.list_logical_devices("GPU")) > 1:
@@ -48,12 +44,38 @@ def distribution_strategy():
     return tf.distribute.get_strategy()
 
 
+def tf_config() -> dict:
+    """``TF_CONFIG`` parsed: a JSON object with a ``cluster`` mapping of task types to address lists and,
+    optionally, this process's ``task`` (``{"type", "index"}``) (TensorFlow guide *Distributed training*).
+
+    Raises:
+        GenForgeError: it is not such an object; the message quotes what is wrong.
+    """
+    text = os.environ.get("TF_CONFIG", "")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config.get("task", {})
+        if not (isinstance(cluster, dict) and all(isinstance(v, list) for v in cluster.values())
+                and isinstance(task, dict)):
+            raise TypeError("'cluster' must map task types to lists of addresses and 'task' must be an object")
+        int(task.get("index", 0))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise GenForgeError(f"TF_CONFIG is not a JSON object with a 'cluster' of task lists ({type(e).__name__}: "
+                            f"{e}; got {text[:200]!r}); see "
+                            "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
+    return config
+
+
 def is_chief() -> bool:
     """Whether this process writes the run's outputs: always, but for a non-chief task of a ``TF_CONFIG`` cluster
-    (the chief is task ``chief`` 0, or ``worker`` 0 when the cluster has no chief)."""
+    (the chief is task ``chief`` 0, or ``worker`` 0 when the cluster has no chief).
+
+    Raises:
+        GenForgeError: ``TF_CONFIG`` is malformed (:func:`tf_config`).
+    """
     if not os.environ.get("TF_CONFIG"):
         return True
-    config = json.loads(os.environ["TF_CONFIG"])
+    config = tf_config()
     task = config.get("task", {})
     if "chief" in config.get("cluster", {}):
         return task.get("type") == "chief"

@@ -12,7 +12,7 @@ from genforge.text.models import compile_generator
 
 
 def adaptability(model, domain: np.ndarray, *, steps: int, seq_len: int, batch_size: int, learning_rate: float,
-                 context: int, unit: str, seed: int, holdout_fraction: float = 0.2) -> dict[str, float]:
+                 context: int, unit: str, seed: int, holdout_fraction: float) -> dict[str, float]:
     """Cross-entropy on a held-out domain before and after ``steps`` fine-tuning steps, and that of a freshly
     initialised model of the same architecture trained the same ``steps`` on the same windows.
 

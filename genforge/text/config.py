@@ -129,6 +129,7 @@ class Evaluate(Section):
     speed_tokens: int = Field(ge=2)
     speed_batch: int = Field(ge=1)
     adapt_steps: int = Field(ge=0)
+    adapt_holdout: float = Field(gt=0, lt=1)  # share of the held-out domain scored, after the fine-tuning part
     seeds: int = Field(ge=1)
     spike_window: int = Field(ge=1)
     spike_rise: float = Field(gt=0)
@@ -189,3 +190,10 @@ with warnings.catch_warnings():
         evaluate: Evaluate
         register: Register
         search: Search | None = None
+
+        @model_validator(mode="after")
+        def _method_fits_arch(self) -> TextGenerator:
+            if self.optimize.method == "keras_int8" and self.train.arch == "gpt":
+                raise ValueError("optimize.method keras_int8 does not load back for arch gpt (Keras rebuilds the "
+                                 "Dense layers inside its blocks unquantized); use int8 or none")
+            return self

@@ -111,20 +111,3 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
     return "–" if value is None else str(value)
-
-
-def summary_markdown(evaluation: Mapping[str, Any], registration: Mapping[str, Any], report_uri: str) -> str:
-    """A short Markdown summary of the report (gate, decision, accuracy) for a Prefect artifact."""
-    gate = evaluation["gate"]
-    lines = [f"# {registration['model_name']} version {registration['version']}", "",
-             f"**Gate:** {'passed' if gate['passed'] else 'failed: ' + '; '.join(gate['reasons'])}  ",
-             f"**Decision:** {registration['decision']}  ",
-             f"**Aliases:** {', '.join(registration['aliases']) or 'none'}", "",
-             "| metric | this model | previous champion |", "| --- | --- | --- |"]
-    previous = registration.get("previous_metrics") or {}
-    for key, label in ACCURACY_ROWS.items():
-        if key in evaluation:
-            lines.append(f"| {label} | {_fmt(evaluation[key])} | {_fmt(previous.get(key))} |")
-    lines += ["", f"Full report: [{report_uri}]({report_uri}) (also an artifact of MLflow run "
-              f"`{registration['run_id']}`)"]
-    return "\n".join(lines)

@@ -14,6 +14,7 @@ from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.gate import check_gate
 from genforge.core.stability import loss_spikes, nonfinite_count, seed_spread
 from genforge.core.tracking import flatten
+from genforge.core.trainer import set_threads
 from genforge.text.adaptability import adaptability
 from genforge.text.data import load_tokens
 from genforge.text.efficiency import generation_speed
@@ -78,6 +79,7 @@ def evaluate(job: Job) -> dict:
       none);
     - ``gate``: :func:`genforge.core.gate.check_gate` of all of the above against ``evaluate.gate``.
     """
+    set_threads(job.train)  # TensorFlow's thread pools, before the stage runs any op
     cfg = job.evaluate
     folder, processed = Path(job.paths.optimized), Path(job.paths.processed)
     metrics_dir = Path(job.paths.metrics)
@@ -133,7 +135,8 @@ def evaluate(job: Job) -> dict:
     if cfg.adapt_steps and domain.size:
         adapt = adaptability(model, domain, steps=cfg.adapt_steps, seq_len=job.train.seq_len,
                              batch_size=job.train.batch_size, learning_rate=job.train.learning_rate,
-                             context=cfg.context, unit=tokenizer.unit, seed=job.seed)
+                             context=cfg.context, unit=tokenizer.unit, seed=job.seed,
+                             holdout_fraction=cfg.adapt_holdout)
     efficiency["evaluate_peak_rss_mib"] = peak_rss_mib()
 
     result = {**metrics, "samples": creativity, "reference": reference, "stability": stability,

@@ -14,7 +14,7 @@ from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.core.trainer import distribution_strategy, is_chief
+from genforge.core.trainer import distribution_strategy, is_chief, set_threads
 from genforge.text.data import check_length, load_tokens
 from genforge.text.models import save_generator
 from genforge.text.sampling import generate
@@ -55,6 +55,7 @@ def train(job: Job) -> dict:
         GenForgeError: before any training, when a split is shorter than one window or this process is a non-chief
             worker of a ``TF_CONFIG`` cluster.
     """
+    set_threads(job.train)  # TensorFlow's thread pools, before the stage runs any op
     import keras
 
     cfg = job.train
