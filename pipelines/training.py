@@ -30,7 +30,8 @@ from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from genforge import GenForgeError
-from genforge.core.config import generator_paths, load_params
+from genforge.core import tracking
+from genforge.core.config import generator_paths, job, load_params
 from genforge.core.files import read_json
 from genforge.core.report import index_markdown, index_row
 from pipelines.preflight import check_mlflow, check_prefect
@@ -218,6 +219,8 @@ def training(wait_s: float = 0.0, only: list[str] | None = None) -> dict:
                            f"it was left alone. Wait for it, or pass wait_s to queue behind it") from None
     try:
         collected = collect("collect")
+        for name in names:  # create the tracking store and each experiment once, before the branches share them:
+            tracking.experiment_id(job(params, name).experiment)  # two first writers of a new SQLite store race
         done, failed = _outcomes(_branches(names, collected))
         if failed:
             raise RuntimeError("generators failed: " + "; ".join(f"{n} ({why})" for n, why in failed.items())
