@@ -206,5 +206,5 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
                 ["git", "config", "user.name", "T"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "commit", "-qm", "p"], ["dvc", "exp", "run", *args]):
         run(cmd, repo)
-    applied = load_params(repo / "params.yaml").train
+    applied = load_params(repo / "params.yaml").generators[CHAR].train
     assert {f"train.{k}": getattr(applied, k) for k in ("learning_rate", "units")} == study_best.params

@@ -12,6 +12,7 @@ TEMPLATE = "report.html.j2"
 # rows of the accuracy table: evaluate.json key -> label (lower is better for the first three)
 ACCURACY_ROWS = {
     "bits_per_character": "bits per character",
+    "bits_per_byte": "bits per byte (UTF-8)",
     "cross_entropy": "cross-entropy (nats/token)",
     "perplexity": "perplexity",
     "accuracy": "top-1 next-token accuracy",
