@@ -58,8 +58,8 @@ def tiny_generator(gen: dict) -> dict:
                         gpt={"n_layer": 1, "n_head": 2, "n_embd": 16}, xla=False,
                         steps_per_execution=5 if gen["train"]["arch"] == "gpt" else 1, intra_op_threads=0,
                         inter_op_threads=0)
-    gen["optimize"]["prune"].update(steps=10, schedule_steps=6, frequency=2)
-    gen["optimize"].update(latency_tokens=10)
+    gen["optimize"]["prune"].update(sparsity=0.5, steps=10, schedule_steps=6, frequency=2)
+    gen["optimize"].update(latency_tokens=10, litert=["float32", "float16", "int8"])
     gen["evaluate"].update(context=32, sample_tokens=20, temperatures=[0.0, 1.0], num_samples=3, speed_tokens=5,
                            speed_batch=4, adapt_steps=3, spike_window=5)
     # an untrained model scores log2(52 characters) = 5.7 bits per character; the tiny trained one about 4.6

@@ -69,7 +69,9 @@ def main() -> None:
     train, val = real[:-4 * BATCH], real[-4 * BATCH:]
     keras.utils.set_random_seed(1)
     model = ToyGan()
-    model.compile(keras.optimizers.Adam(2e-3, beta_1=0.5), keras.optimizers.Adam(2e-3, beta_1=0.5))
+    # the generator keeps an average of its weights (as GANs sample from), the discriminator does not
+    model.compile(keras.optimizers.Adam(2e-3, beta_1=0.5),
+                  keras.optimizers.Adam(2e-3, beta_1=0.5, use_ema=True, ema_momentum=0.9))
 
     def dataset(start_step: int, epochs: int):
         return tf.data.Dataset.from_tensor_slices(train[start_step * BATCH:]).batch(BATCH)

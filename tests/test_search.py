@@ -15,7 +15,8 @@ from test_stages import edit_params, run_all
 
 from genforge import GenForgeError
 from genforge.core.config import job, load_params
-from pipelines.search import _check_space, _counted, _write_best, distributions, overrides, suggest, trial_train_config
+from genforge.core.search import check_space, counted, distributions, overrides, suggest, trial_train_config, write_best
+from pipelines.search import main  # imported here, not under capsys: Prefect's import binds its log handlers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def _study_with(params: dict, state=None, value=None):
     search_cfg = Search.model_validate({**shipped_search(),
                                         "space": params})
     train = load_params(REPO / "params.yaml").generators["plays-char-lstm"].train
-    suggest(trial, search_cfg, train)
+    suggest(trial, distributions(search_cfg, train))
     study.tell(trial, value, state=state)
     return study, search_cfg, train
 
@@ -56,7 +57,7 @@ def test_a_study_over_another_space_is_refused():
     changed = Search.model_validate({**shipped_search(),
                                      "space": {"train.units": {"choices": [8, 32]}}})
     with pytest.raises(GenForgeError, match=r"searched over another space \(train\.units: .*give search\.study a new"):
-        _check_space(study, distributions(changed, train))
+        check_space(study, distributions(changed, train))
 
 
 def test_no_completed_trial_means_no_best_files(tmp_path):
@@ -64,11 +65,11 @@ def test_no_completed_trial_means_no_best_files(tmp_path):
 
     study, _, _ = _study_with({"train.dropout": {"low": 0.0, "high": 0.5}}, TrialState.FAIL)
     with pytest.raises(GenForgeError, match=r"no trial of study .* completed \(fail\)"):
-        _write_best(study, tmp_path / "out")
+        write_best(study, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    assert _counted(study) == 1
+    assert counted(study) == 1
     study.set_user_attr("interrupted_trials", [0])  # an interrupted trial is retried, not counted
-    assert _counted(study) == 0
+    assert counted(study) == 0
 
 
 def test_search_space_keys_and_values_are_checked(tmp_path):
@@ -90,15 +91,14 @@ def test_search_space_keys_and_values_are_checked(tmp_path):
         with pytest.raises(GenForgeError, match=re.escape(message)):
             load_params(tmp_path / "p.yaml")
     params = job(load_params(REPO / "params.yaml"), CHAR)
-    cfg = trial_train_config(params, {"train.units": 32, "train.dropout": 0.25})
-    assert (cfg.units, cfg.dropout, cfg.epochs, cfg.sample_tokens) == (32, 0.25, params.search.epochs, 0)
+    cfg = trial_train_config(params.train, {"train.units": 32, "train.dropout": 0.25}, params.search)
+    assert (cfg.units, cfg.dropout, cfg.epochs, cfg.steps_per_epoch) == (32, 0.25, params.search.epochs,
+                                                                         params.search.steps_per_epoch)
     with pytest.raises(GenForgeError, match="dropout"):
-        trial_train_config(params, {"train.dropout": 1.5})
+        trial_train_config(params.train, {"train.dropout": 1.5}, params.search)
 
 
 def test_search_refuses_to_start_without_the_preprocessed_splits(tmp_path, monkeypatch, capsys):
-    from pipelines.search import main
-
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     assert main(["--params", "params.yaml", "--generator", CHAR]) == 2
@@ -208,3 +208,12 @@ def test_search_runs_two_trials_at_a_time_and_resumes_after_sigkill(project, tmp
         run(cmd, repo)
     applied = load_params(repo / "params.yaml").generators[CHAR].train
     assert {f"train.{k}": getattr(applied, k) for k in ("learning_rate", "units")} == study_best.params
+
+    # a trial is reproducible: trained again in a new process with its params and seed, the same best val loss
+    from genforge.core.search import run_trial_process
+
+    request = {"params_path": str(project / "params.yaml"), "generator": CHAR, "trial_id": None,
+               "number": study_best.number, "values": study_best.params,
+               "seed": load_params(project / "params.yaml").seed + study_best.number,
+               "parent_run_id": parents[0].info.run_id}
+    assert run_trial_process(request) == ("complete", study_best.value)

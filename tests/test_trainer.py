@@ -64,3 +64,61 @@ def test_early_stopping_follows_a_metric_where_higher_is_better(tmp_path):
     assert [r["val_score"] for r in state.history] == [0.2, 0.5, 0.4]
     with pytest.raises(ValueError, match="mode"):
         TrainingState(None, steps_per_epoch=1, patience=1, mode="lowest")
+
+
+class _StopAt:
+    """Raise at global step ``step`` (a kill, in-process): the state saved at the step before survives."""
+
+    def __new__(cls, step: int):
+        import keras
+
+        class StopAt(keras.callbacks.Callback):
+            seen = 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                StopAt.seen += 1
+                if StopAt.seen == step:
+                    raise KeyboardInterrupt
+
+        return StopAt()
+
+
+def _averaging_fit(checkpoint=None, callbacks=()):
+    """w <- w - 0.1 * d(w^2)/dw = 0.8 w from w = 1 (SGD on the MSE of w * 1 against 0), averaged with momentum 0.5:
+    3 epochs of 3 steps, validated on the same point."""
+    import keras
+    import tensorflow as tf
+
+    from genforge.core.trainer import fit
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5), loss="mse")
+    x, y = np.ones((9, 1), "float32"), np.zeros((9, 1), "float32")
+
+    def dataset(start_step, epochs):
+        return tf.data.Dataset.from_tensor_slices((x[start_step:], y[start_step:])).batch(1)
+
+    state = fit(model, dataset, strategy=tf.distribute.get_strategy(), epochs=3, steps_per_epoch=3,
+                validation_data=(x[:1], y[:1]), patience=3, checkpoint=checkpoint, checkpoint_steps=1,
+                callbacks=list(callbacks))
+    return model, state
+
+
+def test_weight_average_is_validated_kept_and_resumed_exactly(tmp_path):
+    # by hand: w_t = 0.8^t; Keras's average starts at w_1 and then a_t = 0.5 a_(t-1) + 0.5 w_t
+    w = 0.8 ** np.arange(1, 10)
+    a = [w[0]]
+    for t in range(1, 9):
+        a.append(0.5 * a[-1] + 0.5 * w[t])
+    model, state = _averaging_fit()
+    # each epoch is validated with the averaged weight (loss a^2), and the model ends with the best epoch's average
+    assert [r["val_loss"] for r in state.history] == pytest.approx([a[2] ** 2, a[5] ** 2, a[8] ** 2], rel=1e-5)
+    assert float(model.get_weights()[0][0, 0]) == pytest.approx(a[8], rel=1e-6)
+    # killed in epoch 2 (after step 5; the save of step 4 survives) and resumed: the same as the uninterrupted run
+    folder = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        _averaging_fit(folder, [_StopAt(5)])
+    resumed, again = _averaging_fit(folder)
+    assert again.resumed_from == 4
+    assert float(resumed.get_weights()[0][0, 0]) == pytest.approx(a[8], rel=1e-6)
+    assert [r["val_loss"] for r in again.history] == pytest.approx([r["val_loss"] for r in state.history], rel=1e-6)

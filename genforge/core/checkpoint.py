@@ -158,6 +158,11 @@ class TrainingState(_callback_base()):
             for suffix in ("", ".tmp", ".old"):
                 shutil.rmtree(self.folder.with_name(self.folder.name + suffix), ignore_errors=True)
 
+    @property
+    def best_weights_missing(self) -> bool:
+        """True when no epoch was scored (no best weights to restore)."""
+        return self._best_weights is None
+
     def restore_best(self) -> None:
         """Set the model to the weights of the epoch with the best ``monitor`` (if any epoch was scored)."""
         if self._best_weights is not None:
@@ -188,6 +193,8 @@ class TrainingState(_callback_base()):
             self.save()
 
     def on_epoch_end(self, epoch, logs=None):
+        from genforge.core.averaging import averaged_weights
+
         logs = logs or {}
         steps = np.array([n for n, _ in self._epoch_rows], dtype=np.float64)
         row: dict[str, float] = {"epoch": epoch + 1}
@@ -201,7 +208,7 @@ class TrainingState(_callback_base()):
         value = row[self.monitor]
         if value < self.best if self.mode == "min" else value > self.best:
             self.best, self.wait = value, 0
-            self._best_weights = self.model.get_weights()
+            self._best_weights = averaged_weights(self.model)  # get_weights(), with averages where kept
         else:
             self.wait += 1
             if self.wait >= self.patience and epoch > 0:

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 import yaml
 from pydantic import (
@@ -123,22 +123,15 @@ class Paths(Section):
         return self
 
 
-class GeneratorPaths(Section):
+class GeneratorPaths(Paths):
     """The folders of one generator: ``raw`` is shared (the collect stage's), every other is ``<path>/<generator>``."""
-
-    raw: Path
-    processed: Path
-    trained: Path
-    checkpoints: Path
-    optimized: Path
-    metrics: Path
-    reports: Path
 
 
 def generator_paths(paths: Paths, name: str) -> GeneratorPaths:
     """The folders of generator ``name`` under the project's ``paths``."""
     folders = paths.model_dump()
-    return GeneratorPaths(**{k: v if k == "raw" else v / name for k, v in folders.items()})
+    # derived from validated paths: constructed without validating again (a validator's read would be recorded)
+    return GeneratorPaths.model_construct(**{k: v if k == "raw" else v / name for k, v in folders.items()})
 
 
 class _Source(Section):
@@ -221,6 +214,51 @@ class Dimension(Section):
         if self.choices is None and not (self.low < self.high and (self.low > 0 or not self.log)):
             raise ValueError("need low < high, and low > 0 for a log range")
         return self
+
+
+class SearchBase(Section):
+    """A generator's hyperparameter search (``make search GENERATOR=<name>``; :mod:`genforge.core.search`): an
+    Optuna study over ``space``, keys ``train.<key>`` of the modality's train section (:attr:`train_model`)."""
+
+    train_model: ClassVar[type[BaseModel]]  # the modality's train section, whose keys the space may search
+
+    study: str = Field(min_length=1)
+    storage: str = Field(min_length=1)
+    output: str = Field(min_length=1)
+    experiment: str = Field(min_length=1)
+    trials: int = Field(ge=1)
+    parallel: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    steps_per_epoch: int = Field(ge=0)
+    sampler_seed: int = Field(ge=0)
+    startup_trials: int = Field(ge=0)
+    warmup_epochs: int = Field(ge=0)
+    space: dict[str, Dimension] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _train_keys(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
+        from pydantic import TypeAdapter
+
+        fields = cls.train_model.model_fields
+        for key, dim in space.items():
+            section, _, name = key.partition(".")
+            if section != "train" or name not in fields or name in ("epochs", "steps_per_epoch"):
+                raise ValueError(f"{key!r} is not a searchable key: use train.<key> for a key of the train section "
+                                 "other than epochs and steps_per_epoch (search.epochs sets those)")
+            field = fields[name]
+            if dim.choices is None and field.annotation is bool:
+                raise ValueError(f"{key} is true or false: give it choices, not a range")
+            adapter = TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
+            for value in dim.choices if dim.choices is not None else (dim.low, dim.high):
+                if field.annotation is int and dim.choices is None:
+                    value = int(value)
+                try:
+                    adapter.validate_python(value, strict=dim.choices is not None)
+                except ValidationError as e:
+                    raise ValueError(f"{key}: {value!r} is not a valid train.{name}: "
+                                     f"{e.errors()[0]['msg']}") from None
+        return space
 
 
 class GateRule(Section):

@@ -35,6 +35,10 @@ def atomic_path(target: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    if is_dir:  # mkdtemp makes the folder private (0700); the output gets the mode any new folder gets
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
     work = tmp if is_dir else tmp / target.name
     try:
         yield work

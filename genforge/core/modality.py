@@ -8,6 +8,7 @@ to :data:`MODALITIES` and touches no other file of ``genforge.core``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from genforge import GenForgeError
@@ -30,7 +31,18 @@ class Modality(Protocol):
     def optimize(self, job) -> dict[str, Any]: ...
     def evaluate(self, job) -> dict[str, Any]: ...
     def log_model(self, job, run_id: str, registered_name: str) -> int: ...
-    def report(self, job, registration: dict, title: str) -> str: ...
+    def report(self, job, registration: dict, title: str) -> str:
+        """The generator's report page: a complete HTML document."""
+        ...
+
+    def fit_trial(self, job, train, seed: int, on_epoch: Callable[[int, float], bool]) -> list[float]:
+        """Train one search trial (``train``: the trial's train section) with ``seed``; ``on_epoch(epoch,
+        val_loss)`` after each epoch stops training when it returns true. Returns each epoch's val loss."""
+        ...
+
+    def check_search_inputs(self, job) -> None:
+        """Raise :class:`GenForgeError` (naming the stage to run) when the data a search trains on is missing."""
+        ...
 
 
 def get_modality(name: str) -> Modality:

@@ -129,17 +129,24 @@ def metric_keys(names) -> dict[str, str]:
     return keys
 
 
-def start_training_run(experiment: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-    """Create the model's MLflow run, log every param (flattened) and the tags; return its run id."""
+def start_training_run(experiment: str, params: Mapping[str, Any], tags: Mapping[str, str],
+                       run_name: str | None = None) -> str:
+    """Create an MLflow run in ``experiment`` (created if missing), named ``run_name`` (MLflow draws one if
+    ``None``), log every param (flattened) and the tags; return its run id."""
     mlflow = _mlflow()
     exp = experiment_id(experiment)
     client = mlflow.MlflowClient()
-    run = client.create_run(exp, tags={"mlflow.source.git.commit": git_commit(), **tags})
-    flat = flatten(params)
-    items = list(flat.items())
-    for i in range(0, len(items), 100):
-        mlflow.log_params(dict(items[i:i + 100]), run_id=run.info.run_id)
+    run = client.create_run(exp, run_name=run_name, tags={"mlflow.source.git.commit": git_commit(), **tags})
+    log_params(run.info.run_id, params)
     return run.info.run_id
+
+
+def log_params(run_id: str, params: Mapping[str, Any]) -> None:
+    """Log params (flattened, values as text) to a run, 100 per request."""
+    mlflow = _mlflow()
+    items = list(flatten(params).items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i:i + 100]), run_id=run_id)
 
 
 def _client(run_id: str):
@@ -156,6 +163,23 @@ def _client(run_id: str):
 def end_run(run_id: str, status: str) -> None:
     """Mark a run ``FINISHED`` or ``FAILED`` (MLflow still accepts metrics and artifacts for it afterwards)."""
     _client(run_id).set_terminated(run_id, status)
+
+
+def reopen_run(run_id: str) -> None:
+    """Mark an ended run ``RUNNING`` again (a resumed search continues its parent run)."""
+    _client(run_id).update_run(run_id, status="RUNNING")
+
+
+def end_runs_with_tag(experiment: str, tag: str, value: str, status: str) -> int:
+    """Mark every ``RUNNING`` run of ``experiment`` whose tag ``tag`` is ``value`` as ``status`` (``KILLED`` for the
+    runs of a killed process); returns how many."""
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([experiment_id(experiment)],
+                              f"tags.`{tag}` = '{value}' and attributes.status = 'RUNNING'")
+    for run in runs:
+        client.set_terminated(run.info.run_id, status)
+    return len(runs)
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, float], *, prefix: str = "", step: int | None = None) -> None:

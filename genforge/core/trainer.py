@@ -4,7 +4,9 @@ resumable fit loop behind every modality's train stage.
 :func:`fit` trains a compiled model with :class:`genforge.core.checkpoint.TrainingState`: step checkpoints of the
 model and every optimizer it owns, early stopping on a named metric in either direction, and an exact resume after a
 kill. The model may be a subclass whose ``train_step`` returns several named losses (a VAE, a GAN with two
-optimizers): the state records whichever keys its logs hold.
+optimizers): the state records whichever keys its logs hold. Optimizers built with ``use_ema=True`` keep an
+exponential moving average of the weights (:mod:`genforge.core.averaging`): validation, the best weights and the
+returned model then use the averaged weights.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from genforge import GenForgeError
-from genforge.core.checkpoint import TrainingState
+from genforge.core.averaging import averaged_weights, swap_callback
+from genforge.core.checkpoint import TrainingState, optimizers
 
 
 def distribution_strategy():
@@ -203,6 +208,9 @@ def fit(model, dataset: Callable[[int, int], object], *, strategy, epochs: int, 
                           monitor=monitor, mode=mode, step_key=step_key)
     state.set_model(model)
     done = state.restore(model)
+    averaging = [o for o in optimizers(model) if getattr(o, "use_ema", False)]
+    extra = [swap_callback()] if averaging else []
+    last = _last_iterate_callback()
     verbose = 1 if sys.stdout.isatty() else 2
     epoch, into = divmod(done, steps_per_epoch)
     # a resumed run finishes its interrupted epoch with a fit() of the remaining steps, then runs whole epochs
@@ -214,7 +222,31 @@ def fit(model, dataset: Callable[[int, int], object], *, strategy, epochs: int, 
         with strategy.scope():
             model.fit(ds, initial_epoch=first, epochs=first + 1 if length < steps_per_epoch else epochs,
                       steps_per_epoch=length, validation_data=validation_data,
-                      validation_batch_size=validation_batch_size, callbacks=[*(callbacks or []), state],
-                      shuffle=False, verbose=verbose)
+                      validation_batch_size=validation_batch_size,
+                      callbacks=[*(callbacks or []), *extra, state, last], shuffle=False, verbose=verbose)
+        if averaging:  # a later fit() or the best weights decide; not Keras's end-of-fit overwrite with the average
+            last.put_back()
     state.restore_best()
+    if averaging and state.best_weights_missing:
+        model.set_weights(averaged_weights(model))
     return state
+
+
+def _last_iterate_callback():
+    """Keras's ``fit()`` ends by setting ``model.optimizer``'s variables to their averages
+    (``finalize_variable_values``) when it keeps them; a run continued by another ``fit()`` (a resume) must go on from
+    the last iterate instead, as an uninterrupted run does. This callback records it at each epoch's end; its
+    ``put_back()`` restores it."""
+    import keras
+
+    class LastIterate(keras.callbacks.Callback):
+        values: list = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.values = [np.array(v) for v in self.model.trainable_variables]
+
+        def put_back(self):
+            for variable, value in zip(self.model.trainable_variables, self.values, strict=True):
+                variable.assign(value)
+
+    return LastIterate()

@@ -4,11 +4,11 @@ with unknown keys rejected by name; the shared sections and the reader are :mod:
 from __future__ import annotations
 
 import warnings
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from genforge.core.config import Dimension, GateRule, GeneratorBase, Register, Section
+from genforge.core.config import GateRule, GeneratorBase, Register, SearchBase, Section
 
 
 class Preprocess(Section):
@@ -59,6 +59,7 @@ class Train(Section):
     min_lr_ratio: float = Field(ge=0, le=1)
     weight_decay: float = Field(ge=0)
     beta_2: float = Field(gt=0, lt=1)
+    ema_momentum: float = Field(ge=0, lt=1)
     clipnorm: float = Field(ge=0)
     dropout: float = Field(ge=0, lt=1)
     recurrent_dropout: float = Field(ge=0, lt=1)
@@ -136,43 +137,10 @@ class Evaluate(Section):
     gate: list[GateRule] = Field(min_length=1)
 
 
-class Search(Section):
-    study: str = Field(min_length=1)
-    storage: str = Field(min_length=1)
-    output: str = Field(min_length=1)
-    experiment: str = Field(min_length=1)
-    trials: int = Field(ge=1)
-    parallel: int = Field(ge=1)
-    epochs: int = Field(ge=1)
-    steps_per_epoch: int = Field(ge=0)
-    sampler_seed: int = Field(ge=0)
-    startup_trials: int = Field(ge=0)
-    warmup_epochs: int = Field(ge=0)
-    space: dict[str, Dimension] = Field(min_length=1)
+class Search(SearchBase):
+    """The search of a text generator: over keys of :class:`Train`."""
 
-    @field_validator("space")
-    @classmethod
-    def _train_keys(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
-        from pydantic import TypeAdapter
-
-        for key, dim in space.items():
-            section, _, name = key.partition(".")
-            if section != "train" or name not in Train.model_fields or name in ("epochs", "steps_per_epoch"):
-                raise ValueError(f"{key!r} is not a searchable key: use train.<key> for a key of the train section "
-                                 "other than epochs and steps_per_epoch (search.epochs sets those)")
-            field = Train.model_fields[name]
-            if dim.choices is None and field.annotation is bool:
-                raise ValueError(f"{key} is true or false: give it choices, not a range")
-            adapter = TypeAdapter(Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation)
-            for value in dim.choices if dim.choices is not None else (dim.low, dim.high):
-                if field.annotation is int and dim.choices is None:
-                    value = int(value)
-                try:
-                    adapter.validate_python(value, strict=dim.choices is not None)
-                except ValidationError as e:
-                    raise ValueError(f"{key}: {value!r} is not a valid train.{name}: "
-                                     f"{e.errors()[0]['msg']}") from None
-        return space
+    train_model: ClassVar[type[BaseModel]] = Train
 
 
 with warnings.catch_warnings():

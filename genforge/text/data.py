@@ -129,3 +129,19 @@ def chop(tokens: np.ndarray, seq_len: int, max_windows: int = 0) -> tuple[np.nda
         n = min(n, max_windows)
     t = np.asarray(tokens[: n * seq_len + 1], dtype=np.int32)
     return t[:-1].reshape(n, seq_len), t[1:].reshape(n, seq_len)
+
+
+def load_splits(gen) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(vocab_size, train_tokens, val_tokens)`` of generator ``gen``'s preprocessed folder.
+
+    Raises:
+        GenForgeError: a file of the preprocess stage is missing (run ``dvc repro preprocess@<name>``).
+    """
+    from genforge.text.tokenizers import load_tokenizer
+
+    processed = Path(gen.paths.processed)
+    for name in ("train.npy", "val.npy", "tokenizer.json"):
+        if not (processed / name).exists():
+            raise GenForgeError(f"{processed / name} is missing: run `dvc repro preprocess@{gen.name}` first")
+    tokenizer = load_tokenizer(processed / "tokenizer.json")
+    return tokenizer.vocab_size, load_tokens(processed / "train.npy"), load_tokens(processed / "val.npy")

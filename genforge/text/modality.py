@@ -34,6 +34,16 @@ class TextModality:
 
         return evaluate(job)
 
+    def fit_trial(self, job, train, seed: int, on_epoch) -> list[float]:
+        from genforge.text.training import fit_trial
+
+        return fit_trial(job, train, seed, on_epoch)
+
+    def check_search_inputs(self, job) -> None:
+        from genforge.text.data import load_splits
+
+        load_splits(job)
+
     def log_model(self, job, run_id: str, registered_name: str) -> int:
         from genforge.text.pyfunc import log_generator
 

@@ -155,7 +155,7 @@ def block_size(model) -> int | None:
 
 
 def compile_generator(model, *, learning_rate, clipnorm: float = 0.0, weight_decay: float = 0.0, beta_2: float = 0.999,
-                      jit_compile: bool = False, steps_per_execution: int = 1) -> None:
+                      ema_momentum: float = 0.0, jit_compile: bool = False, steps_per_execution: int = 1) -> None:
     """Compile ``model`` for next-token training: sparse categorical cross-entropy on logits (nats/token) and accuracy.
 
     The optimizer is AdamW (Loshchilov & Hutter (2019), *Decoupled Weight Decay Regularization*; Keras
@@ -163,14 +163,16 @@ def compile_generator(model, *, learning_rate, clipnorm: float = 0.0, weight_dec
     step also shrinks every weight but the biases (and layer-norm parameters) by ``learning_rate * weight_decay`` times
     itself; ``weight_decay=0`` is Adam (Kingma & Ba, 2015). ``beta_2`` is Adam's decay rate of its running mean of
     squared gradients (Kingma & Ba, 2015, Algorithm 1; the first moment's is Keras's 0.9). Gradients are clipped to
-    global norm ``clipnorm`` (0 = off). ``jit_compile`` compiles the train step with XLA; ``steps_per_execution``
-    runs that many steps per compiled call (Keras ``Model.compile``). Under the mixed_float16 policy Keras wraps the
-    optimizer in a ``LossScaleOptimizer``.
+    global norm ``clipnorm`` (0 = off). ``ema_momentum`` > 0 keeps an exponential moving average of the weights with
+    that momentum (Keras's ``use_ema``; :mod:`genforge.core.averaging`). ``jit_compile`` compiles the train step
+    with XLA; ``steps_per_execution`` runs that many steps per compiled call (Keras ``Model.compile``). Under the
+    mixed_float16 policy Keras wraps the optimizer in a ``LossScaleOptimizer``.
     """
     import keras
 
     optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, beta_2=beta_2,
-                                       clipnorm=clipnorm or None)
+                                       clipnorm=clipnorm or None, use_ema=ema_momentum > 0,
+                                       ema_momentum=ema_momentum or 0.99)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(
         optimizer=optimizer,

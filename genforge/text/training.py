@@ -12,7 +12,7 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.core.trainer import distribution_strategy, fit, learning_rate, set_threads
 from genforge.text.config import Train
-from genforge.text.data import check_length, chop, steps_per_epoch, training_dataset
+from genforge.text.data import check_length, chop, load_splits, steps_per_epoch, training_dataset
 from genforge.text.models import build_gpt, build_lstm, build_mlp, compile_generator
 
 
@@ -87,7 +87,8 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
             keras.utils.set_random_seed(seed)
             model = build_generator(cfg, vocab_size)
         compile_generator(model, learning_rate=learning_rate(cfg, steps * cfg.epochs), clipnorm=cfg.clipnorm,
-                          weight_decay=cfg.weight_decay, beta_2=cfg.beta_2, jit_compile=cfg.xla,
+                          weight_decay=cfg.weight_decay, beta_2=cfg.beta_2, ema_momentum=cfg.ema_momentum,
+                          jit_compile=cfg.xla,
                           steps_per_execution=cfg.steps_per_execution)
     val_x, val_y = chop(val_tokens, cfg.seq_len, cfg.val_batches * cfg.batch_size)
 
@@ -101,6 +102,26 @@ def fit_generator(cfg: Train, vocab_size: int, train_tokens: np.ndarray, val_tok
     return model, state, steps
 
 
+def fit_trial(gen, cfg: Train, seed: int, on_epoch) -> list[float]:
+    """Train one search trial: ``cfg`` (the trial's train section) on generator ``gen``'s preprocessed splits with
+    ``seed``, no checkpoint. After each epoch ``on_epoch(epoch, val_loss)`` (epoch from 1, val loss in nats/token)
+    is called; training stops when it returns true (a pruned trial).
+
+    Returns:
+        Each epoch's val loss, in order.
+    """
+    import keras
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if on_epoch(epoch + 1, float(logs["val_loss"])):
+                self.model.stop_training = True
+
+    vocab_size, train_tokens, val_tokens = load_splits(gen)
+    _, state, _ = fit_generator(cfg, vocab_size, train_tokens, val_tokens, seed=seed, callbacks=[Report()])
+    return [float(row["val_loss"]) for row in state.history]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m genforge.text.training GENERATOR [PARAMS]``: what a non-chief worker of a ``TF_CONFIG`` cluster
     runs while the chief runs the train stage of text generator GENERATOR. It trains that generator's model on its
@@ -109,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from genforge.core.config import job, load_params
-    from genforge.text.data import load_tokens
-    from genforge.text.tokenizers import load_tokenizer
 
     parser = argparse.ArgumentParser(prog="python -m genforge.text.training", description=main.__doc__)
     parser.add_argument("generator")
@@ -118,10 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         gen = job(load_params(args.params), args.generator)
-        processed = Path(gen.paths.processed)
-        tokenizer = load_tokenizer(processed / "tokenizer.json")
-        _, state, _ = fit_generator(gen.train, tokenizer.vocab_size, load_tokens(processed / "train.npy"),
-                                    load_tokens(processed / "val.npy"), seed=gen.seed)
+        vocab_size, train_tokens, val_tokens = load_splits(gen)
+        _, state, _ = fit_generator(gen.train, vocab_size, train_tokens, val_tokens, seed=gen.seed)
     except GenForgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
