@@ -199,24 +199,15 @@ def training(wait_s: float = 0.0, only: list[str] | None = None) -> dict:
         only: the generators to run (default: every generator of params.yaml).
 
     Raises:
-        RuntimeError: another run holds the project for longer than ``wait_s``, a stage failed (after every other
-            branch finished; the message names the failed generators), or DVC still finds stale stages afterwards.
-        GenForgeError: the MLflow tracking server does not answer (checked before any stage), or ``only`` names a
-            generator params.yaml does not have.
+        RuntimeError: a stage failed (after every other branch finished; the message names the failed
+            generators), or DVC still finds stale stages afterwards.
+        GenForgeError: another run holds the project for longer than ``wait_s``, the MLflow tracking server does not
+            answer (checked before any stage), or ``only`` names a generator params.yaml does not have.
     """
     check_mlflow()
     params = load_params()
-    names = list(only or params.generators)
-    unknown = [n for n in names if n not in params.generators]
-    if unknown:
-        raise GenForgeError(f"no generator {unknown} in params.yaml; generators: {', '.join(params.generators)}")
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(LOCK_FILE)
-    try:
-        lock.acquire(timeout=wait_s)
-    except Timeout:
-        raise RuntimeError(f"another genforge-training run is using this project ({LOCK_FILE.resolve()} is locked); "
-                           f"it was left alone. Wait for it, or pass wait_s to queue behind it") from None
+    names = selected(params, only)
+    lock = hold_project(wait_s)
     try:
         collected = collect("collect")
         for name in names:  # create the tracking store and each experiment once, before the branches share them:
@@ -231,6 +222,36 @@ def training(wait_s: float = 0.0, only: list[str] | None = None) -> dict:
         return _summary(params, names, done, remote)
     finally:
         lock.release()
+
+
+def selected(params, only: list[str] | None) -> list[str]:
+    """The generators to run: ``only``, or every generator of params.yaml.
+
+    Raises:
+        GenForgeError: ``only`` names a generator params.yaml does not have.
+    """
+    names = list(only or params.generators)
+    unknown = [n for n in names if n not in params.generators]
+    if unknown:
+        raise GenForgeError(f"no generator {unknown} in params.yaml; generators: {', '.join(params.generators)}")
+    return names
+
+
+def hold_project(wait_s: float) -> FileLock:
+    """Take the project's lock (one run of this pipeline per project at a time), waiting up to ``wait_s``; the caller
+    releases it.
+
+    Raises:
+        GenForgeError: another run holds it for longer than ``wait_s``.
+    """
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(LOCK_FILE)
+    try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        raise GenForgeError(f"another genforge-training run is using this project ({LOCK_FILE.resolve()} is "
+                            "locked); it was left alone. Wait for it, or pass wait_s to queue behind it") from None
+    return lock
 
 
 def _summary(params, names: list[str], done: dict, remote: str) -> dict:
@@ -257,14 +278,17 @@ def _summary(params, names: list[str], done: dict, remote: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pipelines.training [--only NAME ...]``: check the configured servers, then run the flow. A
-    server that does not answer exits 2 before any stage; a failed generator exits 1 after the others finished."""
+    """``python -m pipelines.training [--only NAME ...]``: check params.yaml, the project lock and the configured
+    servers, then run the flow. A refusal (bad params, another run using the project, a server that does not answer)
+    prints one line and exits 2 before any flow run; a failed generator exits 1 after the others finished."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.training", description=main.__doc__)
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run these generators only (default: all)")
     args = parser.parse_args(argv)
-    try:
+    try:  # expected refusals (bad params, a busy project, a server down): one line, before any flow run starts
+        selected(load_params(), args.only)
+        hold_project(0).release()
         check_mlflow()
         check_prefect()
     except GenForgeError as e:

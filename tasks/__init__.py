@@ -37,7 +37,12 @@ def run_stage(verb: str, fn: Callable[..., dict[str, Any]], argv: list[str] | No
 
 
 def stage_main(verb: str, fn: Callable[..., dict[str, Any]]) -> int:
-    """``python -m tasks.<verb> [<generator>]``: :func:`run_stage` on the command line's arguments."""
+    """``python -m tasks.<verb> [<generator>]``: :func:`run_stage` on the command line's arguments. The process ends
+    when its parent (``dvc repro``) dies, instead of living on as an orphan
+    (:func:`genforge.core.locks.end_with_parent`)."""
+    from genforge.core.locks import end_with_parent
+
+    end_with_parent()
     if len(sys.argv) > 2:
         print(f"usage: python -m tasks.{verb} [<generator>]", file=sys.stderr)
         return 2

@@ -64,3 +64,24 @@ def test_every_stage_declares_every_key_it_reads_and_a_planted_read_is_caught(pr
     planted = run_recorded(project, {"register": register_and_peek})
     assert undeclared(planted[f"register@{CHAR}"], declared[f"register@{CHAR}"]) == \
         {f"generators.{CHAR}.train.units"}
+
+
+def test_the_code_a_registered_model_carries_is_a_dependency_of_its_register_stage():
+    """The model that register logs runs genforge code (MLflow ``code_paths``): every file of it must be a declared
+    dependency, or an edit to it would leave ``dvc status`` clean while the registered model changes."""
+    from pathlib import Path
+
+    from dvc.repo import Repo
+
+    from genforge.core.tracking import model_code
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml")
+    with Repo(str(root)) as repo:
+        deps = {stage.addressing: [Path(d.fs_path) for d in stage.deps] for stage in repo.index.stages}
+    for name, gen in params.generators.items():
+        carried = model_code(gen.modality)
+        assert carried and all(p.exists() for p in carried)
+        files = [f for p in carried for f in ([p] if p.is_file() else p.rglob("*.py"))]
+        uncovered = [f for f in files if not any(f == d or d in f.parents for d in deps[f"register@{name}"])]
+        assert uncovered == [], f"register@{name} does not depend on {uncovered}"

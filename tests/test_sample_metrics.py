@@ -23,6 +23,16 @@ def test_distinct_n_hand_computed():
     assert distinct_n(["a"], 2) == 0.0
 
 
+def test_distinct_n_of_a_script_without_spaces_does_not_depend_on_spaces():
+    # a greedy loop in Chinese: 家 了 。 家 了 。 are 6 words (3 distinct); bigrams 家了 了。 。家 家了 了。 (3 of 5)
+    for loop in ("家了。家了。", "家了。 家了。"):
+        assert distinct_n([loop], 1) == pytest.approx(3 / 6)
+        assert distinct_n([loop], 2) == pytest.approx(3 / 5)
+    # Japanese kana and Thai are written without spaces too; English words keep their punctuation, as before
+    assert distinct_n(["ねこねこ"], 1) == pytest.approx(2 / 4) and distinct_n(["กากา"], 1) == pytest.approx(2 / 4)
+    assert distinct_n(["to be, to be"], 1) == pytest.approx(3 / 4)  # to | be, | to | be
+
+
 def test_novelty_is_zero_for_copied_text_and_hand_computed_otherwise():
     copied = ["to be or not to be", "the question\nwhether tis"]
     for n in (2, 3, 4):

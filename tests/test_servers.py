@@ -186,9 +186,17 @@ def test_a_server_that_does_not_answer_stops_the_run_before_any_stage(project):
 def test_a_second_run_fails_clearly_while_the_first_holds_the_project(project):
     from filelock import FileLock
 
+    from genforge import GenForgeError
     from pipelines.training import LOCK_FILE, training
 
     (project / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(project / LOCK_FILE), pytest.raises(RuntimeError, match="another genforge-training run"):
-        training.fn(wait_s=0.5)
+    with FileLock(project / LOCK_FILE):
+        with pytest.raises(GenForgeError, match="another genforge-training run"):
+            training.fn(wait_s=0.5)
+        # from the command line, a refusal is one line, not a traceback, and no flow run starts
+        proc = subprocess.run([sys.executable, "-m", "pipelines.training"], cwd=project, env=environment(project),
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
+    assert proc.stderr.startswith("genforge-training: error: another genforge-training run is using this project")
     assert not (project / "data/raw").exists()  # it stopped before any stage

@@ -33,6 +33,10 @@ def test_multiline_stage_direction_and_stray_markers():
 
 def test_normalize():
     assert normalize("\ufeffa\r\nb\rc\x07d\x00e\u0301\tf") == "a\nb\ncdé\tf"
+    # a BOM inside the text (files concatenated) and the other invisible format characters go wherever they are;
+    # the zero-width joiner, which changes what is drawn (an emoji sequence here), stays
+    assert normalize("one\ufefftwo\u200bthree\u2060four\u00adfive") == "onetwothreefourfive"
+    assert normalize("\U0001F469\u200d\U0001F4BB") == "\U0001F469\u200d\U0001F4BB"
 
 
 def test_decode_error_names_file_and_offset():

@@ -9,7 +9,9 @@ def test_byte_tokenizer_hand_values():
     tok = ByteTokenizer()
     assert tok.encode("Aé").tolist() == [65, 0xC3, 0xA9]
     assert tok.decode([65, 0xC3, 0xA9]) == "Aé"
-    assert tok.decode([0xC3]) == "\ufffd"
+    assert tok.decode([0xC3, 65]) == "\ufffdA"  # an invalid sequence inside the text is replaced
+    # a sample cut inside its last character (家 is E5 AE B6) ends at the character before, not with U+FFFD
+    assert tok.decode([65, 0xE5, 0xAE]) == "A" and tok.decode([0xE5, 0xAE, 0xB6]) == "家"
     assert tok.vocab_size == 256 and tok.storage_dtype == np.uint8 and tok.unit == "byte"
 
 

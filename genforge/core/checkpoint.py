@@ -120,12 +120,12 @@ class TrainingState(_callback_base()):
         return self.step
 
     def _readable(self) -> Path | None:
-        if self.folder is None:
-            return None
-        for candidate in (self.folder, self.folder.with_name(self.folder.name + ".old")):
-            if (candidate / STATE_FILE).exists():
-                return candidate
-        return None
+        return None if self.folder is None else _saved_folder(self.folder)
+
+    @staticmethod
+    def saved(folder: str | Path) -> bool:
+        """Whether ``folder`` holds a checkpoint that :meth:`restore` would load (or its ``.old`` copy does)."""
+        return _saved_folder(Path(folder)) is not None
 
     def save(self) -> None:
         """Write the checkpoint: a new folder, then renamed over the old one (the old one is kept as ``.old`` until
@@ -215,6 +215,14 @@ class TrainingState(_callback_base()):
                 self.stopped = True
                 self.model.stop_training = True
         self.save()
+
+
+def _saved_folder(folder: Path) -> Path | None:
+    """``folder``, or the ``.old`` copy a save leaves while it swaps folders, whichever holds a saved state."""
+    for candidate in (folder, folder.with_name(folder.name + ".old")):
+        if (candidate / STATE_FILE).exists():
+            return candidate
+    return None
 
 
 def optimizers(model) -> list:

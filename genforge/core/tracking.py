@@ -243,11 +243,18 @@ def epoch_logger(run_id: str, sample_fn=None):
     return MlflowEpochLogger()
 
 
+def model_code(modality: str) -> list[Path]:
+    """The files a registered model of ``modality`` carries as its code: ``genforge/__init__.py``,
+    ``genforge/core`` and ``genforge/<modality>`` (each a declared dependency of the register stage in dvc.yaml)."""
+    package = Path(__file__).parents[1]
+    return [package / "__init__.py", package / "core", package / modality]
+
+
 def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], signature,
-              pip_requirements: list[str], registered_name: str) -> int:
+              pip_requirements: list[str], registered_name: str, modality: str) -> int:
     """Log a pyfunc model from code (``python_model``, a file that calls ``mlflow.models.set_model``) named
-    ``model`` in the run, with the ``genforge`` package as its code, and register it as a new version of
-    ``registered_name``; return the version number.
+    ``model`` in the run, with the part of the ``genforge`` package that ``modality`` needs (:func:`model_code`) as
+    its code, and register it as a new version of ``registered_name``; return the version number.
 
     Args:
         run_id: the model's training run.
@@ -256,17 +263,28 @@ def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], 
         signature: an ``mlflow.models.ModelSignature``: what ``mlflow models serve`` accepts and returns.
         pip_requirements: the packages a served model installs.
         registered_name: the registered model.
+        modality: the generator's modality, whose package the model carries.
     """
+    import shutil
+    import tempfile
+
     mlflow = _mlflow()
     _client(run_id)
-    with mlflow.start_run(run_id=run_id):
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
+        staged = Path(tmp) / "genforge"
+        staged.mkdir()
+        for path in model_code(modality):
+            if path.is_dir():
+                shutil.copytree(path, staged / path.name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copyfile(path, staged / path.name)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(python_model),
             artifacts=dict(artifacts),
             signature=signature,
             pip_requirements=pip_requirements,
-            code_paths=[str(Path(__file__).parents[1])],  # the genforge package
+            code_paths=[str(staged)],
             registered_model_name=registered_name,
         )
     return int(info.registered_model_version)

@@ -36,16 +36,24 @@ def decode(data: bytes, encoding: str, name: str) -> str:
         ) from None
 
 
-def normalize(text: str) -> str:
-    """Normalize raw text: a leading BOM removed, CRLF and CR to LF, Unicode NFC, and control characters
-    (Unicode category Cc) removed except newline and tab.
+# Format characters (Unicode category Cf) that carry no text, removed wherever they are (a BOM inside concatenated
+# files, say): U+FEFF BYTE ORDER MARK / ZERO WIDTH NO-BREAK SPACE, U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+00AD
+# SOFT HYPHEN (a line-breaking hint). Kept: the joiners U+200C/U+200D (they change how Arabic, Indic scripts and emoji
+# render) and the bidirectional marks and controls (they change display order); Unicode Standard, section 23.2.
+INVISIBLE = "\ufeff\u200b\u2060\u00ad"
 
-    >>> normalize("\\ufeffa\\r\\nb\\rc\\x07e\\u0301")
-    'a\\nb\\ncé'
+
+def normalize(text: str) -> str:
+    """Normalize raw text: CRLF and CR to LF, Unicode NFC, control characters (Unicode category Cc) removed except
+    newline and tab, and the format characters of :data:`INVISIBLE` removed wherever they are.
+
+    >>> normalize("\\ufeffa\\r\\nb\\rc\\x07e\\u0301\\ufeffz\\u200b")
+    'a\\nb\\ncéz'
     """
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text)
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return "".join(ch for ch in text
+                   if ch in "\n\t" or (unicodedata.category(ch) != "Cc" and ch not in INVISIBLE))
 
 
 def markdown_play_to_text(md: str, *, stage_directions: str = "keep", headings: str = "keep") -> str:

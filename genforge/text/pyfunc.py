@@ -38,21 +38,57 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
         self.model, self.tokenizer = load_generator(context.artifacts["generator"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """Generate one text per row of ``model_input["prompt"]``.
+
+        Raises:
+            MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400 through ``mlflow models serve``, whose response
+                carries this message and no stack trace) a missing ``prompt`` column, a prompt that is missing or
+                not a string (named by row), or a prompt or param that generation refuses (its own message).
+        """
+        from genforge import GenForgeError
         from genforge.text.sampling import generate
 
         params = {**DEFAULTS, **(params or {})}
-        prompts = model_input["prompt"].tolist()
-        texts = [
-            generate(self.model, self.tokenizer, str(p),
-                     max_new_tokens=int(params["max_new_tokens"]),
-                     temperature=float(params["temperature"]),
-                     top_k=int(params["top_k"]),
-                     top_p=float(params["top_p"]),
-                     seed=int(params["seed"]),
-                     stop=[str(x) for x in params.get("stop", None) or ()])
-            for p in prompts
-        ]
+        prompts = checked_prompts(model_input)
+        try:
+            texts = [
+                generate(self.model, self.tokenizer, p,
+                         max_new_tokens=int(params["max_new_tokens"]),
+                         temperature=float(params["temperature"]),
+                         top_k=int(params["top_k"]),
+                         top_p=float(params["top_p"]),
+                         seed=int(params["seed"]),
+                         stop=[str(x) for x in params.get("stop", None) or ()])
+                for p in prompts
+            ]
+        except GenForgeError as e:
+            raise _invalid(str(e)) from None
         return pd.DataFrame({"text": texts})
+
+
+def _invalid(message: str):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def checked_prompts(model_input: pd.DataFrame) -> list[str]:
+    """The ``prompt`` column as strings.
+
+    Raises:
+        MlflowException: (``INVALID_PARAMETER_VALUE``) no ``prompt`` column, or a row whose prompt is missing (None,
+            NaN: a JSON ``null``) or not a string; the message names the rows.
+    """
+    if "prompt" not in model_input.columns:
+        raise _invalid(f"the input has no 'prompt' column (columns: {', '.join(map(str, model_input.columns))})")
+    prompts = model_input["prompt"].tolist()
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+    if bad:
+        shown = ", ".join(f"row {i} ({prompts[i]!r})" for i in bad[:5])
+        raise _invalid(f"prompt must be a string in every row; missing or not a string: {shown}"
+                       + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+    return prompts
 
 
 def signature():
@@ -75,4 +111,5 @@ def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
     :func:`signature`) and register it as a new version of ``registered_name``; return the version number."""
     return tracking.log_model(run_id, python_model=Path(__file__).with_name("pyfunc_model.py"),
                               artifacts={"generator": str(model_dir)}, signature=signature(),
-                              pip_requirements=pip_requirements(), registered_name=registered_name)
+                              pip_requirements=pip_requirements(), registered_name=registered_name,
+                              modality="text")

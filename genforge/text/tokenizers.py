@@ -52,7 +52,8 @@ class Tokenizer:
 
 
 class ByteTokenizer(Tokenizer):
-    """UTF-8 bytes as tokens: vocabulary 256, no unknown token. Decoding replaces invalid sequences with U+FFFD."""
+    """UTF-8 bytes as tokens: vocabulary 256, no unknown token. Decoding replaces invalid sequences with U+FFFD and
+    drops an incomplete character at the end (a sample cut after a number of bytes may end inside one)."""
 
     kind, vocab_size, unit = "byte", 256, "byte"
 
@@ -60,7 +61,11 @@ class ByteTokenizer(Tokenizer):
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
 
     def decode(self, ids) -> str:
-        return bytes(np.asarray(ids, dtype=np.uint8).tolist()).decode("utf-8", errors="replace")
+        import codecs
+
+        # an incremental decoder holds back a trailing incomplete sequence instead of replacing it (final=False)
+        return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(
+            bytes(np.asarray(ids, dtype=np.uint8).tolist()), final=False)
 
     def to_dict(self) -> dict:
         return {"kind": "byte"}

@@ -14,6 +14,7 @@ from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, md5_file, write_json
+from genforge.core.runs import training_run
 from genforge.core.trainer import distribution_strategy, is_chief, set_threads
 from genforge.text.data import check_length, load_tokens
 from genforge.text.models import save_generator
@@ -49,11 +50,12 @@ def train(job: Job) -> dict:
     ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
 
     Resumes exactly from ``paths.checkpoints/<fingerprint>`` (saved every ``train.checkpoint_steps`` steps, see
-    :class:`genforge.core.checkpoint.TrainingState`) when a run with the same params and data was interrupted.
+    :class:`genforge.core.checkpoint.TrainingState`) when a run with the same params and data was interrupted, in
+    the same MLflow run (:func:`genforge.core.runs.training_run`).
 
     Raises:
-        GenForgeError: before any training, when a split is shorter than one window or this process is a non-chief
-            worker of a ``TF_CONFIG`` cluster.
+        GenForgeError: before any training, when a split is shorter than one window, this process is a non-chief
+            worker of a ``TF_CONFIG`` cluster, or another trainer holds the checkpoint folder (named with its PID).
     """
     set_threads(job.train)  # TensorFlow's thread pools, before the stage runs any op
     import keras
@@ -63,7 +65,7 @@ def train(job: Job) -> dict:
         raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
                             "outputs: run `python -m genforge.text.training <generator>` on it (the same training, "
                             "nothing written) and the train stage on the chief")
-    processed, metrics_dir = Path(job.paths.processed), Path(job.paths.metrics)
+    processed = Path(job.paths.processed)
     tokenizer = load_tokenizer(processed / "tokenizer.json")
     train_tokens = load_tokens(processed / "train.npy")
     val_tokens = load_tokens(processed / "val.npy")
@@ -74,36 +76,40 @@ def train(job: Job) -> dict:
     keras.utils.set_random_seed(job.seed)
     with distribution_strategy().scope():
         model = build_generator(cfg, tokenizer.vocab_size)
-    run_id = tracking.start_training_run(
-        job.experiment, {"seed": job.seed, "generator": job.name, "modality": job.modality, "data": job.data,
-                         "train": cfg.model_dump(mode="json")},
-        {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
-         **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
-            else {})},
-    )
+    fingerprint = hashlib.sha256(json.dumps([job.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
+    checkpoint = Path(job.paths.checkpoints) / fingerprint
+    params = {"seed": job.seed, "generator": job.name, "modality": job.modality, "data": job.data,
+              "train": cfg.model_dump(mode="json")}
+    tags = {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
+            **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
+               else {})}
+
     def sample(m) -> str:
         return cfg.sample_prompt + generate(m, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens,
                                             temperature=cfg.sample_temperature, seed=job.seed)
 
-    fingerprint = hashlib.sha256(json.dumps([job.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
-    checkpoint = Path(job.paths.checkpoints) / fingerprint
-    callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
     start = time.perf_counter()
-    try:
+    with training_run(checkpoint, job.experiment, params, tags) as run_id:  # one trainer; a resume continues the run
+        callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
         model, state, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=job.seed,
                                             callbacks=callbacks, model=model, checkpoint=checkpoint)
-    except BaseException:
-        tracking.end_run(run_id, "FAILED")
-        raise
-    seconds = time.perf_counter() - start
-    rows = state.history  # every epoch, the ones before a resume included
+        summary = _write_outputs(job, model, tokenizer, state, run_id, time.perf_counter() - start)
+        state.remove()
+        tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
+    return {"run_id": run_id, **summary}
 
+
+def _write_outputs(job: Job, model, tokenizer, state, run_id: str, seconds: float) -> dict:
+    """Write the trained model folder and the train metrics, log the summary to the run; return the summary."""
+    import keras
+
+    cfg, metrics_dir = job.train, Path(job.paths.metrics)
+    rows = state.history  # every epoch, the ones before a resume included
     export = keras.models.clone_model(model)  # weights only: no optimizer state in the saved model
     export.set_weights(model.get_weights())
     with atomic_path(job.paths.trained, is_dir=True) as tmp:
         save_generator(tmp, export, tokenizer)
         write_json(tmp / tracking.RUN_FILE, {"run_id": run_id, "tracking_uri": tracking.tracking_uri()})
-    state.remove()
 
     tokens_seen = (state.step - state.resumed_from) * cfg.batch_size * cfg.seq_len  # by this process
     summary = {
@@ -128,5 +134,4 @@ def train(job: Job) -> dict:
     _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
     tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
     tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")
-    tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
-    return {"run_id": run_id, **summary}
+    return summary

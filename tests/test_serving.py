@@ -1,0 +1,60 @@
+"""The pyfunc model through MLflow's own scoring server (in process): bad input gets HTTP 400 with GenForge's message
+and no stack trace, and a missing prompt is refused by row instead of generating from "None" or "nan"."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    import keras
+    import mlflow.pyfunc
+    from fastapi.testclient import TestClient
+    from mlflow.pyfunc import scoring_server
+
+    from genforge.text.models import build_lstm, save_generator
+    from genforge.text.pyfunc import signature
+    from genforge.text.tokenizers import CharTokenizer
+
+    root = tmp_path_factory.mktemp("served")
+    tokenizer = CharTokenizer.fit("abc d\n")
+    keras.utils.set_random_seed(0)
+    (root / "generator").mkdir()
+    save_generator(root / "generator", build_lstm(tokenizer.vocab_size, embedding_dim=4, layers=1, units=4),
+                   tokenizer)
+    mlflow.pyfunc.save_model(root / "model", python_model=str(REPO / "genforge/text/pyfunc_model.py"),
+                             artifacts={"generator": str(root / "generator")}, signature=signature())
+    model = mlflow.pyfunc.load_model(str(root / "model"))
+    return model, TestClient(scoring_server.init(model))
+
+
+def post(client, body: dict):
+    response = client.post("/invocations", json=body)
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"dataframe_split": {"columns": ["prompt"], "data": [["ab"], [None]]}},
+     "prompt must be a string in every row; missing or not a string: row 1"),
+    ({"inputs": {"prompt": ["abz"]}}, "prompt has characters outside the model's vocabulary: 'z'"),
+    ({"inputs": {"prompt": [""]}}, "prompt must not be empty"),
+    ({"inputs": {"prompt": ["ab"]}, "params": {"temperature": -1.0}}, "temperature must be a finite number >= 0"),
+])
+def test_bad_input_gets_400_with_genforge_message_and_no_stack_trace(client, body, message):
+    status, answer = post(client[1], body)
+    assert status == 400 and answer["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert message in answer["message"] and "unexpected error" not in answer["message"]
+    assert "stack_trace" not in answer and "Traceback" not in answer["message"]
+
+
+def test_good_input_is_answered_and_a_missing_prompt_is_refused_in_predict(client):
+    from mlflow.exceptions import MlflowException
+
+    status, answer = post(client[1], {"inputs": {"prompt": ["ab", "c"]}, "params": {"max_new_tokens": 3}})
+    assert status == 200 and [len(row["text"]) for row in answer["predictions"]] == [3, 3]
+    with pytest.raises(MlflowException, match=r"row 0 \(None\)"):
+        client[0].predict(pd.DataFrame({"prompt": [None]}))

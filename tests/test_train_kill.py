@@ -1,0 +1,92 @@
+"""Killing `dvc repro` in the middle of train, as a user's Ctrl-\\ or an OOM killer would (the `dvc repro` process
+only, not its group): the stage process does not live on, one trainer holds a checkpoint at a time, the next attempt
+resumes the same MLflow run, and the model ends where an uninterrupted run ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from conftest import BIN, CHAR, run
+from test_stages import edit_params
+
+from genforge import GenForgeError
+
+
+def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
+    from genforge.core.locks import exclusive
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1])\n"
+        "from genforge.core.locks import exclusive\n"
+        "with exclusive(sys.argv[2], 'checkpoint folder'):\n"
+        "    print('held', flush=True); time.sleep(60)\n"), str(BIN.parents[1]), str(tmp_path / "ckpt")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(GenForgeError, match=rf"checkpoint folder .*ckpt is in use by another process "
+                                                rf"\(PID {holder.pid}\).*kill {holder.pid}"), \
+                exclusive(tmp_path / "ckpt", "checkpoint folder"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(tmp_path / "ckpt", "checkpoint folder"):  # a dead holder blocks nobody
+        assert (tmp_path / "ckpt.lock").read_text() == f"{os.getpid()}\n"
+
+
+def _repro(project, *args) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.Popen(["dvc", "repro", *args, f"train@{CHAR}"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _kill_dvc_at(project, proc: subprocess.Popen, step: int) -> None:
+    """SIGKILL the `dvc repro` process alone once the checkpoint has passed ``step``; then its stage process must end
+    within 10 s (it would otherwise train on as an orphan beside the next attempt's trainer)."""
+    states = list((project / f"models/checkpoints/{CHAR}").glob("*/state.json"))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        states = list((project / f"models/checkpoints/{CHAR}").glob("*/state.json"))
+        try:
+            if states and json.loads(states[0].read_text())["step"] >= step:
+                break
+        except (ValueError, FileNotFoundError):  # caught mid-rename
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed"
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"orphans of the killed dvc repro: {alive}"
+
+
+@pytest.mark.slow
+def test_killed_three_times_then_resumed_equals_an_uninterrupted_run_in_one_mlflow_run(project):
+    import mlflow
+
+    run(["dvc", "repro", f"preprocess@{CHAR}"], project)
+    edit_params(project, lambda p: p["generators"][CHAR]["train"].update(epochs=3, steps_per_epoch=200,
+                                                                         checkpoint_steps=10))
+    for step in (50, 250, 450):  # mid-epoch 1, 2 and 3
+        _kill_dvc_at(project, _repro(project), step)
+    assert _repro(project).wait(timeout=600) == 0
+    resumed = json.loads((project / f"metrics/{CHAR}/train.json").read_text())
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(f"genforge-{CHAR}")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [(r.info.status, r.data.tags.get("resumed")) for r in runs] == [("FINISHED", "true")]  # one run
+    assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_loss")} == {1, 2, 3}
+
+    assert _repro(project, "--force").wait(timeout=600) == 0  # the same training, never interrupted
+    whole = json.loads((project / f"metrics/{CHAR}/train.json").read_text())
+    assert resumed["val_loss"] == pytest.approx(whole["val_loss"], abs=1e-6)
+    statuses = sorted(r.info.status for r in client.search_runs([experiment.experiment_id]))
+    assert statuses == ["FINISHED", "FINISHED"]  # one run per trained model, none left RUNNING
