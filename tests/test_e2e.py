@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CHAR, GPT, folder_digest, run, tiny_params, write_corpus, write_params
+from conftest import CHAR, GPT, run, tiny_params, write_params
 
 BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")
 
@@ -74,16 +74,14 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
         assert new_lock[f"{verb}@{CHAR}"] != lock[f"{verb}@{CHAR}"], verb
     assert re.search(r"Prefect artifact genforge-report: [0-9a-f-]{36}", proc.stdout + proc.stderr)
 
-    # 6. a source with new content (a new sha256 pin) makes every stage stale; a failing branch fails its generator
-    #    and the flow, while the other branch finishes and registers a new version
-    write_corpus(project / "corpus", seed=1)
-    params["collect"]["sources"][0]["sha256"] = folder_digest(project / "corpus")
+    # 6. a failing branch fails its generator and the flow; the other branch finishes (here: is up to date)
     params["generators"][GPT]["train"]["seq_len"] = 100_000
     write_params(project, params)
     failed = run_flow(project, env_home, check=False)
     assert failed.returncode == 1
     assert f"generators failed: {GPT} (train" in failed.stderr and f"The others finished: {CHAR}" in failed.stderr
-    assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 3
+    assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
+    assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate")) | {"report"}
 
     # 7. the CLI generates from the registry with the champion alias, the same text for the same seed
     args = ["genforge", "generate", "--model", f"models:/genforge-{CHAR}@champion", "--prompt", "KING:", "-n", "50",

@@ -119,7 +119,7 @@ def test_scheduled_deployment_on_a_prefect_server_and_process_worker(project, tm
             assert (project / "dvc.lock").read_text() == lock
             reg = json.loads((project / f"metrics/{CHAR}/register.json").read_text())
             assert reg["version"] == 1
-    # (a changed source re-running every stage and registering a new version: tests/test_e2e.py, in the flow)
+    # (a changed setting re-running stages and registering a new version: tests/test_e2e.py, through the flow)
     print(f"Prefect server + worker + two deployment runs: {time.perf_counter() - start:.1f} s")
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     run_info = mlflow.MlflowClient().get_run(reg["run_id"])
