@@ -265,7 +265,8 @@ def test_train_resumes_from_the_last_checkpoint(project, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(load_params(), CHAR)
     assert not (project / f"models/trained/{CHAR}").exists()
-    (folder,) = (project / f"models/checkpoints/{CHAR}").iterdir()
+    (folder,) = [p for p in (project / f"models/checkpoints/{CHAR}").iterdir() if p.is_dir()]
+    assert (folder.parent / f"{folder.name}.run.json").exists()  # the run the resume continues
     state = json.loads((folder / "state.json").read_text())
     assert state["step"] == 15 and [row["epoch"] for row in state["history"]] == [1]  # epoch 1 of 15 steps
 
@@ -276,7 +277,9 @@ def test_train_resumes_from_the_last_checkpoint(project, monkeypatch):
     assert [line.split(",")[0] for line in history] == ["epoch", "1", "2", "3"]
     steps = (project / f"metrics/{CHAR}/train_steps.csv").read_text().splitlines()
     assert [int(line.split(",")[0]) for line in steps[1:]] == list(range(1, 46))  # every step once, in order
-    assert not list((project / f"models/checkpoints/{CHAR}").iterdir())  # removed after success
+    # the checkpoint and the run record are removed after success; the lock file (a few bytes) stays: removing a
+    # file another trainer may be opening to lock it would let two trainers hold two different files
+    assert [p.name for p in (project / f"models/checkpoints/{CHAR}").iterdir()] == [f"{folder.name}.lock"]
 
 
 def test_stability_over_training_seeds(project):
