@@ -44,14 +44,20 @@ def generate(
     try:
         if "://" in model or model.startswith(("models:/", "runs:/")):
             import pandas as pd
+            from mlflow.exceptions import MlflowException
 
             from genforge.core.tracking import load_pyfunc
 
-            text = load_pyfunc(model).predict(
-                pd.DataFrame({"prompt": [prompt]}),
-                params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
-                        "top_p": top_p, "seed": seed, "stop": stop or []},
-            )["text"][0]
+            try:
+                text = load_pyfunc(model).predict(
+                    pd.DataFrame({"prompt": [prompt]}),
+                    params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+                            "top_p": top_p, "seed": seed, "stop": stop or []},
+                )["text"][0]
+            except MlflowException as e:  # the pyfunc model refuses bad input as MLflow's server expects
+                if e.error_code != "INVALID_PARAMETER_VALUE":
+                    raise
+                raise GenForgeError(e.message) from None
         else:
             from genforge.text.models import load_generator
             from genforge.text.sampling import generate as sample

@@ -29,7 +29,7 @@ def client(tmp_path_factory):
     mlflow.pyfunc.save_model(root / "model", python_model=str(REPO / "genforge/text/pyfunc_model.py"),
                              artifacts={"generator": str(root / "generator")}, signature=signature())
     model = mlflow.pyfunc.load_model(str(root / "model"))
-    return model, TestClient(scoring_server.init(model))
+    return model, TestClient(scoring_server.init(model)), root / "model"
 
 
 def post(client, body: dict):
@@ -58,3 +58,14 @@ def test_good_input_is_answered_and_a_missing_prompt_is_refused_in_predict(clien
     assert status == 200 and [len(row["text"]) for row in answer["predictions"]] == [3, 3]
     with pytest.raises(MlflowException, match=r"row 0 \(None\)"):
         client[0].predict(pd.DataFrame({"prompt": [None]}))
+
+
+def test_the_cli_refuses_bad_input_to_a_logged_model_in_one_line(client):
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "--model", client[2].as_uri(), "--prompt", "abz", "-n", "3"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: prompt has characters outside the model's vocabulary: 'z' (U+007A); remove or replace them")
