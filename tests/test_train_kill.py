@@ -40,10 +40,32 @@ def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
 
 
 def _repro(project, *args) -> subprocess.Popen:
+    """``dvc repro train@<CHAR>`` in the background; its output goes to ``attempt-N.log`` beside the project (read
+    back by :func:`_attempts` when an assertion fails)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.Popen(["dvc", "repro", *args, f"train@{CHAR}"], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = project.parent / f"attempt-{len(list(project.parent.glob('attempt-*.log'))) + 1}.log"
+    with open(log, "w") as out:
+        return subprocess.Popen(["dvc", "repro", *args, f"train@{CHAR}"], cwd=project, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def _attempts(project, runs) -> str:
+    """What a failed assertion shows: every MLflow run (status, times, tags) and the tail of each attempt's log."""
+    lines = [f"run {r.info.run_id} {r.info.status} start={r.info.start_time} end={r.info.end_time} "
+             f"tags={ {k: v for k, v in r.data.tags.items() if not k.startswith('mlflow.')} }" for r in runs]
+    for log in [*sorted(project.parent.glob("attempt-*.log")), project.parent / "kills.txt"]:
+        if log.exists():
+            lines += [f"--- {log.name}", *log.read_text(errors="replace").splitlines()[-25:]]
+    return "\n".join(lines)
+
+
+def _step(state) -> int | None:
+    """The step a checkpoint's state.json records; ``None`` when it is caught mid-rename."""
+    try:
+        return json.loads(state.read_text())["step"]
+    except (ValueError, FileNotFoundError):
+        return None
 
 
 def _kill_dvc_at(project, proc: subprocess.Popen, step: int) -> None:
@@ -53,14 +75,14 @@ def _kill_dvc_at(project, proc: subprocess.Popen, step: int) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         states = list((project / f"models/checkpoints/{CHAR}").glob("*/state.json"))
-        try:
-            if states and json.loads(states[0].read_text())["step"] >= step:
-                break
-        except (ValueError, FileNotFoundError):  # caught mid-rename
-            pass
+        if states and (_step(states[0]) or 0) >= step:
+            break
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be killed"
     children = psutil.Process(proc.pid).children(recursive=True)
+    with open(project.parent / "kills.txt", "a") as log:  # shown by _attempts when an assertion fails
+        log.write(f"killing dvc {proc.pid} at {[(s.parent.name, _step(s)) for s in states]}; children "
+                  f"{[(c.pid, c.ppid(), ' '.join(c.cmdline())[:80]) for c in children]}\n")
     assert children
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -77,12 +99,13 @@ def test_killed_three_times_then_resumed_equals_an_uninterrupted_run_in_one_mlfl
                                                                          checkpoint_steps=10))
     for step in (50, 250, 450):  # mid-epoch 1, 2 and 3
         _kill_dvc_at(project, _repro(project), step)
-    assert _repro(project).wait(timeout=600) == 0
+    assert _repro(project).wait(timeout=600) == 0, _attempts(project, [])
     resumed = json.loads((project / f"metrics/{CHAR}/train.json").read_text())
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(f"genforge-{CHAR}")
     runs = client.search_runs([experiment.experiment_id])
-    assert [(r.info.status, r.data.tags.get("resumed")) for r in runs] == [("FINISHED", "true")]  # one run
+    assert [(r.info.status, r.data.tags.get("resumed")) for r in runs] == [("FINISHED", "true")], \
+        _attempts(project, runs)  # one run
     assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_loss")} == {1, 2, 3}
 
     assert _repro(project, "--force").wait(timeout=600) == 0  # the same training, never interrupted
