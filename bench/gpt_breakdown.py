@@ -1,5 +1,6 @@
 """Where the GPT's train step spends the CPU: tokens/s and model FLOP utilization of the cpu-gpt profile's model
-for the forward pass alone, forward and backward with plain SGD, and the full AdamW step, each XLA-compiled.
+for the step's matrix products alone (the same shapes, nothing else), the forward pass alone, forward and backward
+with plain SGD, and the full AdamW step, each XLA-compiled.
 
     python bench/gpt_breakdown.py [--profile cpu-gpt] [--steps 200]
 
@@ -50,6 +51,40 @@ def forward_rate(cfg, steps: int) -> float:
     return steps * cfg.batch_size * cfg.seq_len / (time.perf_counter() - start)
 
 
+def gemm_shapes(cfg, vocab_size: int = 65) -> list[tuple[int, int, int, int]]:
+    """The matrix products of one forward pass as ``(batch, m, k, n)``: per block the fused q/k/v projection,
+    the scores ``q k^T`` and ``weights v`` of every head, the attention output projection and the MLP's two layers;
+    then the logits head. A train step runs each three times (forward, and the gradients of both operands)."""
+    b, t, e, h = cfg.batch_size, cfg.seq_len, cfg.gpt.n_embd, cfg.gpt.n_head
+    d = e // h
+    block = [(1, b * t, e, 3 * e), (b * h, t, d, t), (b * h, t, t, d), (1, b * t, e, e), (1, b * t, e, 4 * e),
+             (1, b * t, 4 * e, e)]
+    return block * cfg.gpt.n_layer + [(1, b * t, e, vocab_size)]
+
+
+def gemm_rate(cfg, steps: int) -> float:
+    """Tokens/s of the train step's matrix products alone (:func:`gemm_shapes`, each as ``x @ w``, ``dy @ w^T``
+    and ``x^T @ dy``), XLA-compiled as one function: the rate the step would reach if nothing else cost time."""
+    rng = np.random.default_rng(0)
+    operands = [(tf.constant(rng.standard_normal((g, m, k)), tf.float32),
+                 tf.constant(rng.standard_normal((g, k, n)), tf.float32),
+                 tf.constant(rng.standard_normal((g, m, n)), tf.float32)) for g, m, k, n in gemm_shapes(cfg)]
+
+    @tf.function(jit_compile=True)
+    def products(operands):
+        total = 0.0
+        for x, w, dy in operands:
+            total += tf.reduce_sum(x @ w) + tf.reduce_sum(dy @ tf.transpose(w, (0, 2, 1)))
+            total += tf.reduce_sum(tf.transpose(x, (0, 2, 1)) @ dy)
+        return total
+
+    products(operands).numpy()
+    start = time.perf_counter()
+    for _ in range(steps):
+        products(operands).numpy()
+    return steps * cfg.batch_size * cfg.seq_len / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="cpu-gpt")
@@ -60,8 +95,11 @@ def main() -> None:
     peak, matmul = cpu_peak()
     print(f"{args.profile}: batch {cfg.batch_size} x {cfg.seq_len}; train step {train_flops / 1e6:.2f} MFLOP/token; "
           f"fp32 peak {peak / 1e9:.0f} GFLOP/s, 2048^2 matmul {matmul / 1e9:.0f} GFLOP/s")
+    gemm_flops = sum(6 * g * m * k * n for g, m, k, n in gemm_shapes(cfg)) / (cfg.batch_size * cfg.seq_len)
+    print(f"matrix products: {gemm_flops / 1e6:.2f} MFLOP/token ({gemm_flops / train_flops:.1%} of the step's)")
     print("pass | tokens/s | GFLOP/s | MFU of peak | of matmul")
-    rows = [("forward", forward_rate(cfg, args.steps), train_flops / 3),
+    rows = [("the step's matrix products alone", gemm_rate(cfg, args.steps), gemm_flops),
+            ("forward", forward_rate(cfg, args.steps), train_flops / 3),
             ("forward + backward, SGD", train_rate(cfg, keras.optimizers.SGD(1e-3), args.steps), train_flops),
             ("forward + backward, AdamW", train_rate(cfg, keras.optimizers.AdamW(1e-3), args.steps), train_flops)]
     for name, rate, flops in rows:
