@@ -39,15 +39,20 @@ def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
         assert (tmp_path / "ckpt.lock").read_text() == f"{os.getpid()}\n"
 
 
+def _ignore_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _repro(project, *args) -> subprocess.Popen:
-    """``dvc repro train@<CHAR>`` in the background; its output goes to ``attempt-N.log`` beside the project (read
-    back by :func:`_attempts` when an assertion fails)."""
+    """``dvc repro train@<CHAR>`` in the background, with SIGTERM ignored as a runner that ignores it passes on to
+    every process it starts (the disposition survives ``exec``); its output goes to ``attempt-N.log`` beside the
+    project (read back by :func:`_attempts` when an assertion fails)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = project.parent / f"attempt-{len(list(project.parent.glob('attempt-*.log'))) + 1}.log"
     with open(log, "w") as out:
         return subprocess.Popen(["dvc", "repro", *args, f"train@{CHAR}"], cwd=project, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, preexec_fn=_ignore_sigterm)
 
 
 def _attempts(project, runs) -> str:
@@ -88,6 +93,9 @@ def _kill_dvc_at(project, proc: subprocess.Popen, step: int) -> None:
     proc.wait()
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == [], f"orphans of the killed dvc repro: {alive}"
+    # ended by the kill, not by training on to the end (which removes the checkpoint) within those 10 s
+    assert list((project / f"models/checkpoints/{CHAR}").glob("*/state.json")), \
+        "the stage process trained on to the end after its dvc repro was killed"
 
 
 @pytest.mark.slow

@@ -45,9 +45,15 @@ def exclusive(folder: str | Path, what: str) -> Iterator[None]:
 
 
 def end_with_parent() -> None:
-    """Ask Linux to send this process SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so that a stage
+    """Ask Linux to kill this process when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so that a stage
     whose ``dvc repro`` was killed does not live on as an orphan; and end now if the parent is already gone. Does
-    nothing on other systems."""
+    nothing on other systems.
+
+    SIGKILL, not SIGTERM: a process started by a runner that ignores SIGTERM inherits that disposition (``SIG_IGN``
+    survives ``exec``), and a SIGTERM would then leave the stage training on beside the next attempt's (seen in CI).
+    Nothing is lost by the hard end: checkpoints and the MLflow run record are written atomically, and the next
+    attempt resumes them.
+    """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -55,6 +61,6 @@ def end_with_parent() -> None:
     parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
