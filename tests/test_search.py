@@ -127,7 +127,9 @@ def _trials(project: Path):
         study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'search/study.db'}")
     except KeyError:  # not created yet
         return []
-    except sqlalchemy.exc.IntegrityError:  # this poll and the search both created the schema: the next poll reads it
+    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+        # this poll and the search both created the schema at once (a duplicate row, or "table ... already exists"
+        # as a fresh-clone run saw): the next poll reads it
         return []
     return study.get_trials(deepcopy=False)
 
