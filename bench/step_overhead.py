@@ -53,6 +53,28 @@ def instrument(times: dict[str, list[float]]) -> None:
     TrainingState.save = timed_save
 
 
+def breakdown(label: str, marks: list[float], times: dict[str, list[float]], spe: int,
+              checkpoint_steps: int) -> list[str]:
+    """The printed rows of one fit: wall time per step after the warm-up, and each timed part per step."""
+    first = WARMUP // spe  # reports after the warm-up
+    timed = len(marks) - 1 - first
+    wall = (marks[-1] - marks[first]) / (timed * spe)
+    per_step = {part: sum(v[first + 1:]) / (timed * spe) for part, v in times.items() if "save" not in part}
+    saves = times.pop("TrainingState.save (checkpoint)", [])
+    if saves:  # TrainingState.on_train_batch_end includes the step saves (every checkpoint_steps): shown apart
+        in_steps = saves[:-1]  # the last save is the epoch end's, after the timed steps
+        per_step["TrainingState.on_train_batch_end"] -= sum(in_steps) / (timed * spe)
+        per_step["TrainingState.save (checkpoint), per step"] = sum(in_steps) / (timed * spe)
+    hooks = sum(v for part, v in per_step.items() if "pythonify" not in part)
+    rows = [f"{label}: {1000 * wall:.3f} ms/step wall, of which callbacks (saves included) "
+            f"{1000 * hooks:.3f} ms ({100 * hooks / wall:.2f} %)"]
+    rows += [f"    {part:52} {1000 * seconds:8.3f} ms/step" for part, seconds in sorted(per_step.items())]
+    if saves:
+        rows.append(f"    {'one save':52} {1000 * sum(saves) / len(saves):8.3f} ms ({len(saves)} saves, "
+                    f"every {checkpoint_steps} steps and at the epoch's end)")
+    return rows
+
+
 def measure(name: str, steps: int, checkpoint_steps: int) -> str:
     """Both sides of profile ``name``, one fit each of ``steps`` steps; the printed breakdown."""
     import keras
@@ -94,23 +116,7 @@ def measure(name: str, steps: int, checkpoint_steps: int) -> str:
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 fit_generator(cfg, 65, train, val, seed=0, callbacks=[Mark(marks)], checkpoint=f"{tmp}/ckpt")
-        first = WARMUP // spe  # reports after the warm-up
-        timed = len(marks) - 1 - first
-        wall = (marks[-1] - marks[first]) / (timed * spe)
-        per_step = {part: sum(v[first + 1:]) / (timed * spe) for part, v in times.items() if "save" not in part}
-        saves = times.pop("TrainingState.save (checkpoint)", [])
-        if saves:  # TrainingState.on_train_batch_end includes the step saves (every checkpoint_steps): shown apart
-            in_steps = saves[:-1]  # the last save is the epoch end's, after the timed steps
-            per_step["TrainingState.on_train_batch_end"] -= sum(in_steps) / (timed * spe)
-            per_step["TrainingState.save (checkpoint), per step"] = sum(in_steps) / (timed * spe)
-        hooks = sum(v for part, v in per_step.items() if "pythonify" not in part)
-        rows.append(f"{name} | {side}: {1000 * wall:.3f} ms/step wall, of which callbacks (saves included) "
-                    f"{1000 * hooks:.3f} ms ({100 * hooks / wall:.2f} %)")
-        for part, seconds in sorted(per_step.items()):
-            rows.append(f"    {part:52} {1000 * seconds:8.3f} ms/step")
-        if saves:
-            rows.append(f"    {'one save':52} {1000 * sum(saves) / len(saves):8.3f} ms ({len(saves)} saves, "
-                        f"every {checkpoint_steps} steps and at the epoch's end)")
+        rows += breakdown(f"{name} | {side}", marks, times, spe, checkpoint_steps)
     return "\n".join(rows)
 
 
