@@ -39,16 +39,41 @@ def test_a_held_folder_is_refused_with_the_holders_pid(tmp_path):
         assert (tmp_path / "ckpt.lock").read_text() == f"{os.getpid()}\n"
 
 
+@pytest.mark.parametrize("shell", ["/bin/sh", "bash"])
+def test_a_stage_ends_when_the_process_above_its_shell_dies(tmp_path, shell):
+    """DVC starts a stage as ``$SHELL -c <cmd>``: with bash the stage's parent is DVC, with dash (``/bin/sh`` here and
+    on CI) it is the shell, which outlives a killed DVC. Either way the stage must end with the process above."""
+    stage = tmp_path / "stage.py"
+    stage.write_text("import os, sys, time\n"
+                     f"sys.path.insert(0, {str(BIN.parents[1])!r})\n"
+                     "from genforge.core.locks import end_with_parent\n"
+                     "end_with_parent()\n"
+                     "print(os.getpid(), flush=True)\n"
+                     "time.sleep(60)\n")
+    above = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])",
+                              shell, "-c", f"{sys.executable} {stage}"], stdout=subprocess.PIPE, text=True)
+    stage_pid = int(above.stdout.readline())
+    assert psutil.Process(stage_pid).is_running()
+    above.kill()
+    above.wait()
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(stage_pid) and psutil.Process(stage_pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"the stage (PID {stage_pid}) outlived the process above its {shell}"
+        time.sleep(0.1)
+
+
 def _ignore_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _repro(project, *args) -> subprocess.Popen:
-    """``dvc repro train@<CHAR>`` in the background, with SIGTERM ignored as a runner that ignores it passes on to
-    every process it starts (the disposition survives ``exec``); its output goes to ``attempt-N.log`` beside the
-    project (read back by :func:`_attempts` when an assertion fails)."""
+    """``dvc repro train@<CHAR>`` in the background, as CI starts it: under ``SHELL=/bin/sh`` (dash, which stays the
+    stage's parent) and with SIGTERM ignored, as a runner that ignores it passes on to every process it starts (the
+    disposition survives ``exec``). Its output goes to ``attempt-N.log`` beside the project (read back by
+    :func:`_attempts` when an assertion fails)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env["SHELL"] = "/bin/sh"  # as on CI: DVC runs the stage under a shell that stays its parent (dash does not exec)
     log = project.parent / f"attempt-{len(list(project.parent.glob('attempt-*.log'))) + 1}.log"
     with open(log, "w") as out:
         return subprocess.Popen(["dvc", "repro", *args, f"train@{CHAR}"], cwd=project, env=env,

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,10 +46,18 @@ def exclusive(folder: str | Path, what: str) -> Iterator[None]:
         os.close(fd)  # releases the flock
 
 
+_SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
+
+
 def end_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so that a stage
     whose ``dvc repro`` was killed does not live on as an orphan; and end now if the parent is already gone. Does
     nothing on other systems.
+
+    DVC runs a stage as ``$SHELL -c <cmd>``. bash replaces itself with the command, but dash (Debian's ``/bin/sh``)
+    stays as the stage's parent and outlives a killed ``dvc repro`` (seen in CI, whose ``SHELL`` is ``/bin/sh``). So
+    where the parent is such a ``<shell> -c`` wrapper, a daemon thread also waits on the first ancestor above the
+    wrappers (a pidfd, ``pidfd_open(2)``) and kills this process when that ancestor ends.
 
     SIGKILL, not SIGTERM: a process started by a runner that ignores SIGTERM inherits that disposition (``SIG_IGN``
     survives ``exec``), and a SIGTERM would then leave the stage training on beside the next attempt's (seen in CI).
@@ -64,3 +74,32 @@ def end_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGKILL)
+    watched = _above_shell_wrappers(parent)
+    if watched != parent:
+        threading.Thread(target=_end_when_gone, args=(watched,), name="end-with-parent", daemon=True).start()
+
+
+def _above_shell_wrappers(pid: int) -> int:
+    """``pid``, or, while it is a ``<shell> -c <cmd>`` process (read from ``/proc``), its parent: the first process
+    above the shell wrappers. An interactive shell (no ``-c``) counts as the process itself."""
+    while pid > 1:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):  # gone, or not readable: watch what we have
+            return pid
+        if os.path.basename(argv[0].decode(errors="replace")).lstrip("-") not in _SHELLS or b"-c" not in argv[1:]:
+            return pid
+        pid = ppid
+    return pid
+
+
+def _end_when_gone(pid: int) -> None:
+    """Block until process ``pid`` ends (its pidfd turns readable), then SIGKILL this process."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return
+    select.select([fd], [], [])
+    os.kill(os.getpid(), signal.SIGKILL)
