@@ -154,15 +154,18 @@ def test_a_wheel_from_an_http_index_that_answers_json(tmp_path):
     assert "application/vnd.pypi.simple.v1+json" in _JsonIndex.accepts[0]
 
 
+def _configured_indexes(env: dict, cwd) -> str:
+    """What ``configured_indexes()`` prints in a fresh process under ``env`` (pip reads its configuration there)."""
+    return subprocess.run([sys.executable, "-c", "from genforge.core.package_index import configured_indexes as c; "
+                           "print(c())"], env=env, capture_output=True, text=True, check=True, cwd=cwd).stdout.strip()
+
+
 def test_the_default_indexes_are_pips_own_configuration(tmp_path):
     env = {**os.environ, "PIP_INDEX_URL": "https://example.invalid/simple",
            "PIP_EXTRA_INDEX_URL": "file:///a/simple file:///b/simple", "PIP_CONFIG_FILE": os.devnull}
-    out = subprocess.run([sys.executable, "-c", "from genforge.core.package_index import configured_indexes as c; "
-                          "print(c())"], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['https://example.invalid/simple', 'file:///a/simple', 'file:///b/simple']"
+    assert _configured_indexes(env, tmp_path) == \
+        "['https://example.invalid/simple', 'file:///a/simple', 'file:///b/simple']"
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     env.pop("PIP_INDEX_URL", None)
     env.pop("PIP_EXTRA_INDEX_URL", None)
-    out = subprocess.run([sys.executable, "-c", "from genforge.core.package_index import configured_indexes as c; "
-                          "print(c())"], env=env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
-    assert out.strip().startswith("['https://pypi.org/simple'")
+    assert _configured_indexes(env, tmp_path).startswith("['https://pypi.org/simple'")

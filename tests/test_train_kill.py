@@ -57,9 +57,17 @@ def test_a_stage_ends_when_the_process_above_its_shell_dies(tmp_path, shell):
     above.kill()
     above.wait()
     deadline = time.monotonic() + 10
-    while psutil.pid_exists(stage_pid) and psutil.Process(stage_pid).status() != psutil.STATUS_ZOMBIE:
+    while _alive(stage_pid):
         assert time.monotonic() < deadline, f"the stage (PID {stage_pid}) outlived the process above its {shell}"
         time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting its parent's wait counts as ended; so does one gone mid-check)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _ignore_sigterm() -> None:
