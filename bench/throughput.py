@@ -8,10 +8,12 @@ Both sides build the profile's model with the same seed and compile it alike (Ad
 schedule, clipping, XLA setting and steps per execution); both read ``genforge.text.data.training_dataset``. GenForge's
 side is ``genforge.text.training.fit_generator`` as the train stage calls it, with its step checkpoints (every
 ``checkpoint_steps``, to a temporary folder), early-stopping state and per-step loss bookkeeping. Each side runs
-``--steps`` steps after a 20-step warm-up (tracing and compilation not counted), alternating, ``--rounds`` times;
+``--steps`` steps after a 20-step warm-up (tracing and compilation not counted), alternating, ``--rounds`` times
+(in ABBA order: bare first in even rounds, GenForge first in odd ones);
 the ratio is of each side's best round, as ``timeit`` reports the best of its repeats: this machine's speed drifts
 from round to round (one side's rounds varied by up to 1.4x within one run on 2026-11-30), and a slow round can fall
-on either side.
+on either side. Beside it, the paired ratio: the median over rounds of GenForge's rate over the bare rate of the same
+round, which cancels a drift slower than one round pair.
 
 MFU (Chowdhery et al. (2022), *PaLM*, appendix B): training FLOPs per token ``6 N + 12 L T d`` (``N`` the non-embedding
 parameters, ``L`` layers, ``T`` block size, ``d`` width) times tokens/s, over this CPU's fp32 peak as
@@ -104,31 +106,40 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=["cpu", "cpu-gpt"])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--control", action="store_true",
+                        help="A/A control: bare keras on both sides, to show the ratio's spread on this machine")
     args = parser.parse_args()
     theoretical, measured = cpu_peak()
     print(f"fp32 peak: {theoretical / 1e9:.0f} GFLOP/s (measured, bench/fma_peak.c; "
           f"{nominal_peak() / 1e9:.0f} at the nominal clock); 2048^2 matmul: {measured / 1e9:.0f} GFLOP/s")
-    print("profile | bare keras tokens/s | genforge tokens/s | ratio | FLOPs/token | genforge MFU (peak / matmul)")
+    print("profile | bare keras tokens/s | genforge tokens/s | ratio | paired ratio | FLOPs/token "
+          "| genforge MFU (peak / matmul)")
     spawn = multiprocessing.get_context("spawn")
     for name in args.profiles:  # each in a fresh process, so that the profile's thread pools apply to both sides
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            print(pool.submit(run_profile, name, args.steps, args.rounds, theoretical, measured).result(), flush=True)
+            print(pool.submit(run_profile, name, args.steps, args.rounds, theoretical, measured,
+                                    args.control).result(), flush=True)
 
 
-def run_profile(name: str, steps: int, rounds: int, theoretical: float, measured: float) -> str:
-    """Both sides of profile ``name``, alternating ``rounds`` times: its printed row."""
+def run_profile(name: str, steps: int, rounds: int, theoretical: float, measured: float, control: bool = False) -> str:
+    """Both sides of profile ``name``, alternating ``rounds`` times: its printed row (with ``control``, the
+    "genforge" side is a second bare fit)."""
     train, val, _ = shakespeare()
     cfg = profile_train(name, checkpoint_steps=100, sample_tokens=0)
     set_threads(cfg)  # before either side starts TensorFlow
     spe = cfg.steps_per_execution
     steps = steps_per_epoch(len(train), cfg.seq_len, cfg.batch_size, -(-(steps + 20) // spe) * spe)
     bare, ours = [], []
-    for _ in range(rounds):
-        bare.append(bare_fit(cfg, train, steps))
-        ours.append(genforge_fit(cfg, train, val, steps))
+    for i in range(rounds):  # ABBA order: neither side always runs first in its pair
+        for side in ("bare", "ours") if i % 2 == 0 else ("ours", "bare"):
+            if side == "bare":
+                bare.append(bare_fit(cfg, train, steps))
+            else:
+                ours.append(bare_fit(cfg, train, steps) if control else genforge_fit(cfg, train, val, steps))
     b, g = max(bare), max(ours)
+    paired = float(np.median(np.divide(ours, bare)))
     f = flops_per_token(cfg)
-    return (f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {f / 1e6:9.2f} M | "
+    return (f"{name:7} | {b:19.0f} | {g:17.0f} | {g / b:5.3f} | {paired:12.3f} | {f / 1e6:9.2f} M | "
             f"{100 * g * f / theoretical:.1f} % / {100 * g * f / measured:.1f} %  "
             f"(rounds: bare {[round(r) for r in bare]}, genforge {[round(r) for r in ours]})")
 
