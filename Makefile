@@ -15,7 +15,7 @@ MLFLOW_PORT ?= 5001
 BACKEND_STORE_URI ?= sqlite:///$(CURDIR)/mlflow.db
 CRON ?= 0 3 * * *
 
-.PHONY: setup run repro search test ui lint clean prefect-server worker gpu-worker deploy mlflow-server
+.PHONY: setup run repro search test ui serve lint clean prefect-server worker gpu-worker deploy mlflow-server
 
 setup: $(VENV)/.installed
 
@@ -45,11 +45,24 @@ search: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# The MLflow UI on the project's local store, at http://127.0.0.1:$(UI_PORT)
+# The MLflow UI on the project's local store, at http://127.0.0.1:$(UI_PORT); first the link to each generator's runs
 ui: setup
+	@$(BIN)/genforge ui-links --url http://127.0.0.1:$(UI_PORT)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(UI_PORT) --workers 1
 
+# A registered (or any) MLflow model behind MLflow's scoring server at http://127.0.0.1:$(SERVE_PORT)/invocations.
+# MLflow starts `uvicorn` from PATH, which this Makefile puts the virtual environment's bin/ on.
+MODEL ?= models:/genforge-plays-char-lstm@champion
+SERVE_PORT ?= 5002
+serve: setup
+	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" \
+		$(BIN)/mlflow models serve -m "$(MODEL)" --env-manager local --host 127.0.0.1 --port $(SERVE_PORT)
+
 # Shared servers and scheduled runs (see README, "Scheduling, work pools and shared servers").
+# The UI asks the API at server.api.port (PREFECT_SERVER_API_PORT), not at --port: both are set, so that any
+# PREFECT_PORT serves a UI that calls its own API.
+prefect-server: export PREFECT_SERVER_API_PORT := $(PREFECT_PORT)
+prefect-server: export PREFECT_UI_API_URL := http://127.0.0.1:$(PREFECT_PORT)/api
 prefect-server: setup
 	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 

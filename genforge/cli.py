@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from genforge import GenForgeError
 from genforge.text.sampling import DEFAULTS
@@ -32,45 +34,79 @@ def generate(
     DEFAULTS["top_k"],
     top_p: Annotated[float, typer.Option(max=1.0, help="nucleus sampling mass, in (0, 1]; 1 = off")] =
     DEFAULTS["top_p"],
-    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same text")] = DEFAULTS["seed"],
+    seed: Annotated[int | None, typer.Option(help="random seed: the same seed gives the same text [default: a fresh "
+                                                  "one, printed]", show_default=False)] = None,
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,
 ) -> None:
     """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it).
 
-    A prompt character outside a char model's vocabulary is an error (it names the characters).
+    A prompt character outside a char model's vocabulary is an error (it names the characters). Without ``--seed``
+    a fresh seed is drawn; the seed used is printed to standard error (``seed: N``), so that the text can be
+    generated again. While the model loads and generates, a status line on standard error says so.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    console = Console(stderr=True)
+    console.print(f"seed: {seed}", highlight=False)
     try:
-        if "://" in model or model.startswith(("models:/", "runs:/")):
-            import pandas as pd
-            from mlflow.exceptions import MlflowException
-
-            from genforge.core.tracking import load_pyfunc
-
-            try:
-                text = load_pyfunc(model).predict(
-                    pd.DataFrame({"prompt": [prompt]}),
-                    params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
-                            "top_p": top_p, "seed": seed, "stop": stop or []},
-                )["text"][0]
-            except MlflowException as e:  # the pyfunc model refuses bad input as MLflow's server expects
-                if e.error_code != "INVALID_PARAMETER_VALUE":
-                    raise
-                raise GenForgeError(e.message) from None
-        else:
-            from genforge.text.models import load_generator
-            from genforge.text.sampling import generate as sample
-
-            if not Path(model).is_dir():
-                raise GenForgeError(f"{model}: not a model folder or MLflow model URI")
-            net, tokenizer = load_generator(model)
-            text = sample(net, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                          top_k=top_k, top_p=top_p, seed=seed, stop=stop or ())
+        with console.status(f"loading {model} and generating {max_new_tokens} tokens ..."):
+            text = _generate(model, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                             top_p=top_p, seed=seed, stop=stop or [])
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(prompt + text)
+
+
+def _generate(model: str, prompt: str, *, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
+              seed: int, stop: list[str]) -> str:
+    """The continuation of ``prompt`` by ``model`` (an MLflow model URI or a local model folder).
+
+    Raises:
+        GenForgeError: the model refuses the input (its message), or ``model`` is neither a folder nor a URI.
+    """
+    if "://" in model or model.startswith(("models:/", "runs:/")):
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        from genforge.core.tracking import load_pyfunc
+
+        try:
+            return load_pyfunc(model).predict(
+                pd.DataFrame({"prompt": [prompt]}),
+                params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
+                        "top_p": top_p, "seed": seed, "stop": stop},
+            )["text"][0]
+        except MlflowException as e:  # the pyfunc model refuses bad input as MLflow's server expects
+            if e.error_code != "INVALID_PARAMETER_VALUE":
+                raise
+            raise GenForgeError(e.message) from None
+    from genforge.text.models import load_generator
+    from genforge.text.sampling import generate as sample
+
+    if not Path(model).is_dir():
+        raise GenForgeError(f"{model}: not a model folder or MLflow model URI")
+    net, tokenizer = load_generator(model)
+    return sample(net, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                  top_p=top_p, seed=seed, stop=stop)
+
+
+@app.command("ui-links")
+def ui_links(url: Annotated[str, typer.Option(help="where the MLflow UI is served")] = "http://127.0.0.1:5000") -> None:
+    """Print the MLflow UI link that opens each generator's experiment on its runs (`make ui` prints them)."""
+    from genforge.core.tracking import runs_page_links
+
+    try:
+        links = runs_page_links(url)
+    except GenForgeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if not links:
+        typer.echo(f"no genforge-* experiments yet: `make run` makes them; then open {url.rstrip('/')}")
+    for name, link in links.items():
+        typer.echo(f"{name}: {link}")
 
 
 PROFILES = Path("profiles")

@@ -89,7 +89,7 @@ collect = reproduce.with_options(name="collect", retries=2, retry_delay_seconds=
                                  retry_condition_fn=_worth_retrying)
 
 
-@flow(name="genforge-train-stage")
+@flow(name="genforge-train-stage", flow_run_name="train@{generator}")
 def train_stage(generator: str):
     """The train stage of one generator alone: what the ``genforge-gpu`` work pool runs for the training flow. The
     final state's message is the outcome (``ran`` or ``up to date``), readable by the caller through the API from
@@ -184,8 +184,14 @@ def _push() -> str:
 
 
 def _run_name() -> str:
+    """``genforge-training: <the generators it trains>`` (every generator of params.yaml unless ``only``)."""
     only = runtime.flow_run.parameters.get("only")
-    return "genforge-training: " + (", ".join(only) if only else "every generator")
+    if not only:
+        try:
+            only = list(load_params("params.yaml").generators)
+        except (GenForgeError, OSError):  # the flow itself reports a bad params.yaml
+            return "genforge-training: every generator"
+    return "genforge-training: " + ", ".join(only)
 
 
 @flow(name="genforge-training", log_prints=True, flow_run_name=_run_name)
@@ -254,6 +260,16 @@ def hold_project(wait_s: float) -> FileLock:
     return lock
 
 
+def _mlflow_links(params, names: list[str]) -> dict[str, dict[str, str]]:
+    """Each generator's MLflow run and registered version pages (:func:`genforge.core.tracking.run_links`)."""
+    links = {}
+    for n in names:
+        record = read_json(generator_paths(params.paths, n).metrics / "register.json")
+        if record.get("run_id"):
+            links[n] = tracking.run_links(record["run_id"], record["model_name"], record.get("version"))
+    return links
+
+
 def _summary(params, names: list[str], done: dict, remote: str) -> dict:
     """Publish the index of the report as the Markdown artifact; return the flow's result record."""
     reports = Path(params.paths.reports)
@@ -265,7 +281,8 @@ def _summary(params, names: list[str], done: dict, remote: str) -> dict:
     headline = ("Nothing changed: every stage was up to date, so nothing was retrained." if unchanged else
                 "Stages: " + "; ".join(f"{n}: " + ", ".join(f"{k} {v}" for k, v in done[n].items()) for n in names)
                 + ".")
-    artifact = create_markdown_artifact(markdown=headline + "\n\n" + index_markdown(rows, index_uri),
+    table = index_markdown(rows, str((reports / INDEX).resolve()), _mlflow_links(params, names))
+    artifact = create_markdown_artifact(markdown=headline + "\n\n" + table,
                                         key=ARTIFACT_KEY, description="GenForge: every generator's gate and decision")
     print(headline)
     print(f"Prefect artifact {ARTIFACT_KEY}: {artifact}")

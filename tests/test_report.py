@@ -121,10 +121,14 @@ def test_index_lists_every_generator_with_its_gate_and_decision():
     html = index_html(rows, "GenForge <evaluation>")
     assert '<a href="plays-char-lstm.html">plays-char-lstm</a>' in html and "GenForge &lt;evaluation&gt;" in html
     assert '<td class="gate-failed">failed</td>' in html and "<td>plays-byte-gpt</td>" in html
-    md = index_markdown(rows, "file:///r/index.html")
+    links = {"plays-char-lstm": {"run": "http://h:5000/#/experiments/1/runs/abc",
+                                 "version": "http://h:5000/#/models/genforge-plays-char-lstm/versions/7"}}
+    md = index_markdown(rows, "/r/index.html", links)
     assert ("| plays-char-lstm | text | failed | bits_per_character | 2.281 | 7 | none | 3 | no alias: the gate "
-            "failed: samples.distinct_2 0.72 is not >= 0.8 |") in md
-    assert "| plays-byte-gpt | text | not run | – | – | – | none | – | not run yet |" in md
+            "failed: samples.distinct_2 0.72 is not >= 0.8 | [run](http://h:5000/#/experiments/1/runs/abc) · "
+            "[version 7](http://h:5000/#/models/genforge-plays-char-lstm/versions/7) |") in md
+    assert "| plays-byte-gpt | text | not run | – | – | – | none | – | not run yet | – |" in md
+    assert "file://" not in md and "`/r/index.html`" in md
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed (apt-get install "

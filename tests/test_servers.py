@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import BIN, CHAR
+from conftest import BIN, CHAR, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -91,13 +91,16 @@ def test_scheduled_deployment_on_a_prefect_server_and_process_worker(project, tm
     (c) a second run with unchanged data retrains nothing and says so."""
     import mlflow
 
-    port = free_port()
+    port = free_port()  # never Prefect's default 4200: the UI must call the API on the port it is served from
     env = environment(project, PREFECT_HOME=str(tmp_path / "prefect"),
                       PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
     start = time.perf_counter()
-    with background([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
-                    tmp_path / "server.log") as server:
+    # started as the README says (`make prefect-server PREFECT_PORT=...`), from a shell with no PREFECT_API_URL
+    with background(["make", "-s", "-C", str(REPO), "prefect-server", f"PREFECT_PORT={port}"],
+                    environment(project, PREFECT_HOME=str(tmp_path / "prefect")), tmp_path / "server.log") as server:
         wait_for(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "server.log")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
+            assert json.load(r)["api_url"] == f"http://127.0.0.1:{port}/api"  # what the UI's page calls
         out = sh([sys.executable, "-m", "pipelines.deployments", "--cron", "0 3 * * *"], env, project).stdout
         assert "genforge-training/scheduled" in out and "genforge-train-stage/gpu" in out
         with background([str(BIN / "prefect"), "worker", "start", "--pool", "genforge-cpu"], env,

@@ -69,3 +69,30 @@ def test_the_cli_refuses_bad_input_to_a_logged_model_in_one_line(client):
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
         "error: prompt has characters outside the model's vocabulary: 'z' (U+007A); remove or replace them")
+
+
+def test_row_i_uses_seed_plus_i_so_equal_rows_get_two_samples(client):
+    body = {"inputs": {"prompt": ["ab", "ab"]}, "params": {"max_new_tokens": 30, "seed": 5}}
+    status, answer = post(client[1], body)
+    assert status == 200
+    first, second = (row["text"] for row in answer["predictions"])
+    assert first != second
+    alone = post(client[1], {"inputs": {"prompt": ["ab"]}, "params": {"max_new_tokens": 30, "seed": 6}})[1]
+    assert alone["predictions"][0]["text"] == second
+
+
+def test_the_cli_draws_a_fresh_seed_prints_it_and_the_printed_seed_reproduces_the_text(client):
+    import re
+
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+
+    args = ["generate", "--model", client[2].as_uri(), "--prompt", "ab", "-n", "30"]
+    runs = [CliRunner().invoke(app, args) for _ in range(2)]
+    assert [r.exit_code for r in runs] == [0, 0]
+    seeds = [int(re.search(r"^seed: (\d+)$", r.stderr, re.M).group(1)) for r in runs]
+    texts = [r.stdout for r in runs]
+    assert seeds[0] != seeds[1] and texts[0] != texts[1]
+    again = CliRunner().invoke(app, [*args, "--seed", str(seeds[1])])
+    assert again.exit_code == 0 and again.stdout == texts[1] and f"seed: {seeds[1]}" in again.stderr

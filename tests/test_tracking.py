@@ -41,3 +41,69 @@ def test_mlflow_accepts_every_mapped_key(tmp_path, monkeypatch):
     tracking.log_metrics(run_id, names)
     logged = mlflow.MlflowClient().get_run(run_id).data.metrics
     assert logged == {metric_key(k): v for k, v in names.items()}
+
+
+def test_a_run_is_named_after_its_generator_and_commit_or_dvc_experiment_with_its_source(tmp_path, monkeypatch):
+    import subprocess
+
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for key in ("DVC_EXP_NAME", "DVC_STAGE"):
+        monkeypatch.delenv(key, raising=False)
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+                   check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    plain = client.get_run(tracking.start_training_run("names", {"generator": "g1"}, {}))
+    assert plain.info.run_name == f"g1-{commit[:7]}"
+    assert plain.data.tags["mlflow.source.name"] == "python" and plain.data.tags["mlflow.source.type"] == "LOCAL"
+    assert plain.data.tags["mlflow.source.git.commit"] == commit and "dvc.exp_name" not in plain.data.tags
+    monkeypatch.setenv("DVC_EXP_NAME", "wider-lstm")
+    monkeypatch.setenv("DVC_STAGE", "train@g1")
+    exp = client.get_run(tracking.start_training_run("names", {"generator": "g1"}, {"mlflow.note.content": "d"}))
+    assert exp.info.run_name == "g1-wider-lstm" and exp.data.tags["dvc.exp_name"] == "wider-lstm"
+    assert exp.data.tags["mlflow.source.name"] == "dvc.yaml:train@g1" and exp.data.tags["mlflow.note.content"] == "d"
+    named = client.get_run(tracking.start_training_run("names", {"generator": "g1"}, {}, run_name="trial-3"))
+    assert named.info.run_name == "trial-3"
+
+
+def test_data_files_are_logged_as_datasets_with_the_dvc_md5_as_digest(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "train.npy").write_bytes(b"abc")
+    (tmp_path / "val.npy").write_bytes(b"")
+    run_id = tracking.start_training_run("data", {}, {})
+    files = {"training": "train.npy", "validation": "val.npy"}
+    tracking.log_datasets(run_id, files, "g1")
+    tracking.log_datasets(run_id, files, "g1")  # a resumed run logs them again: nothing is added
+    inputs = mlflow.MlflowClient(tracking.tracking_uri()).get_run(run_id).inputs.dataset_inputs
+    seen = {(i.dataset.name, i.dataset.digest, i.dataset.source, tuple((t.key, t.value) for t in i.tags))
+            for i in inputs}
+    # md5 of b"abc" and of the empty file, as `md5sum` prints them
+    assert seen == {("g1/train", "900150983cd24fb0d6963f7d28e17f72", '{"uri": "train.npy"}',
+                     (("mlflow.data.context", "training"),)),
+                    ("g1/val", "d41d8cd98f00b204e9800998ecf8427e", '{"uri": "val.npy"}',
+                     (("mlflow.data.context", "validation"),))}
+    assert len(inputs) == 2
+
+
+def test_run_links_are_http_pages_of_the_ui(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("GENFORGE_MLFLOW_UI_URL", raising=False)
+    run_id = tracking.start_training_run("genforge-links", {}, {})
+    tracking.start_training_run("other", {}, {})  # not a genforge-* experiment: not listed
+    experiment = tracking.experiment_id("genforge-links")
+    assert tracking.run_links(run_id, "genforge-g", 2) == {
+        "run": f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}",
+        "version": "http://127.0.0.1:5000/#/models/genforge-g/versions/2"}
+    monkeypatch.setenv("GENFORGE_MLFLOW_UI_URL", "http://mlflow.example:8080/")
+    assert tracking.run_links(run_id, "genforge-g", None) == {
+        "run": f"http://mlflow.example:8080/#/experiments/{experiment}/runs/{run_id}"}
+    assert tracking.runs_page_links("http://h:5000") == {
+        "genforge-links": f"http://h:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"}

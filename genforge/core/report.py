@@ -49,8 +49,16 @@ def index_html(rows: Sequence[Mapping[str, Any]], title: str) -> str:
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")
 
 
-def index_markdown(rows: Sequence[Mapping[str, Any]], index_uri: str) -> str:
-    """The same table in Markdown, for the flow's Prefect artifact."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(row[c]).replace("|", "/") for c in COLUMNS) + " |" for row in rows]
-    return "\n".join([*lines, "", f"Report: [{index_uri}]({index_uri})"])
+def index_markdown(rows: Sequence[Mapping[str, Any]], index_path: str,
+                   links: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The same table in Markdown, for the flow's Prefect artifact, with a column ``mlflow`` of links to each
+    generator's MLflow run and registered version (``links[generator]``: ``{"run": url, "version": url}``, from
+    :func:`genforge.core.tracking.run_links`), and the report's local path."""
+    links = links or {}
+    lines = ["| " + " | ".join((*COLUMNS, "mlflow")) + " |", "|" + " --- |" * (len(COLUMNS) + 1)]
+    for row in rows:
+        found = links.get(row["generator"], {})
+        cell = " · ".join(f"[{label}]({found[key]})" for key, label in
+                          (("run", "run"), ("version", f"version {row['version']}")) if key in found) or "–"
+        lines.append("| " + " | ".join([*(_fmt(row[c]).replace("|", "/") for c in COLUMNS), cell]) + " |")
+    return "\n".join([*lines, "", f"Report (on the machine that ran the flow): `{index_path}`"])

@@ -61,6 +61,52 @@ def experiment_id(name: str, root: Path | None = None) -> str:
         raise GenForgeError(f"MLflow tracking at {tracking_uri(root)} failed: {e}. Check MLFLOW_TRACKING_URI") from e
 
 
+def runs_page_links(base_url: str, root: Path | None = None) -> dict[str, str]:
+    """The MLflow UI page of each ``genforge-*`` experiment's runs, by experiment name, for the UI at ``base_url``.
+
+    MLflow 3's UI opens an experiment on its GenAI "Traces" page unless the browser has chosen the
+    machine-learning view: the query ``workflowType=machine_learning`` chooses it (the web app reads it before the
+    ``mlflow.workflowType`` it keeps in the browser's local storage, and stores it there); the experiment tag
+    ``mlflow.experimentKind`` is not consulted by the UI of MLflow 3.x as pinned here. Experiments are listed from
+    the store of :func:`tracking_uri`.
+
+    Raises:
+        GenForgeError: the tracking store cannot be read.
+    """
+    mlflow = _mlflow(root)
+    try:
+        experiments = mlflow.search_experiments(filter_string="name LIKE 'genforge-%'", order_by=["name"])
+    except Exception as e:
+        raise GenForgeError(f"MLflow tracking at {tracking_uri(root)} failed: {e}. Check MLFLOW_TRACKING_URI") from e
+    base = base_url.rstrip("/")
+    return {e.name: f"{base}/#/experiments/{e.experiment_id}/runs?workflowType=machine_learning"
+            for e in experiments}
+
+
+def ui_url() -> str:
+    """The MLflow UI's address: the tracking server when ``MLFLOW_TRACKING_URI`` is ``http(s)://`` (it serves the
+    UI), else ``GENFORGE_MLFLOW_UI_URL``, else ``http://127.0.0.1:5000`` (where ``make ui`` serves the local store)."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    return os.environ.get("GENFORGE_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+
+
+def run_links(run_id: str, model_name: str, version: int | None) -> dict[str, str]:
+    """The MLflow UI pages (over http, :func:`ui_url`) of a run (``run``) and of a registered model version
+    (``version``, when ``version`` is not ``None``).
+
+    Raises:
+        GenForgeError: the run is not in the tracking store.
+    """
+    experiment = _client(run_id).get_run(run_id).info.experiment_id
+    base = ui_url()
+    links = {"run": f"{base}/#/experiments/{experiment}/runs/{run_id}"}
+    if version is not None:
+        links["version"] = f"{base}/#/models/{model_name}/versions/{version}"
+    return links
+
+
 def git_commit(root: Path | None = None) -> str:
     """The current git commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
     def git(*args: str) -> str:
@@ -131,14 +177,64 @@ def metric_keys(names) -> dict[str, str]:
 
 def start_training_run(experiment: str, params: Mapping[str, Any], tags: Mapping[str, str],
                        run_name: str | None = None) -> str:
-    """Create an MLflow run in ``experiment`` (created if missing), named ``run_name`` (MLflow draws one if
-    ``None``), log every param (flattened) and the tags; return its run id."""
+    """Create an MLflow run in ``experiment`` (created if missing), log every param (flattened) and the tags; return
+    its run id.
+
+    The run is named ``run_name``, else after ``params["generator"]`` (or the experiment) and what produced it:
+    the DVC experiment's name under ``dvc exp run`` (``DVC_EXP_NAME``, also the tag ``dvc.exp_name``, so that
+    ``dvc exp show`` and the runs list match row to row), else the short git commit (``+dirty`` for uncommitted
+    changes). Its source is the DVC stage that runs it (``DVC_STAGE``, else ``python``), of source type ``LOCAL``,
+    and its user the login name (MLflow's ``mlflow.source.*`` and ``mlflow.user`` tags, which the UI shows as
+    Source and Created by); ``tags`` override these.
+    """
     mlflow = _mlflow()
     exp = experiment_id(experiment)
-    client = mlflow.MlflowClient()
-    run = client.create_run(exp, run_name=run_name, tags={"mlflow.source.git.commit": git_commit(), **tags})
+    commit = git_commit()
+    exp_name = os.environ.get("DVC_EXP_NAME")
+    if exp_name:
+        made_by = exp_name
+    elif commit == "unknown":
+        made_by = "no-commit"
+    else:
+        made_by = commit[:7] + ("+dirty" if commit.endswith("-dirty") else "")
+    defaults = {"mlflow.source.git.commit": commit, "mlflow.source.type": "LOCAL",
+                "mlflow.source.name": f"dvc.yaml:{os.environ['DVC_STAGE']}" if "DVC_STAGE" in os.environ
+                else "python", **_user_tag(), **({"dvc.exp_name": exp_name} if exp_name else {})}
+    run = mlflow.MlflowClient().create_run(
+        exp, run_name=run_name or f"{params.get('generator', experiment)}-{made_by}", tags={**defaults, **tags})
     log_params(run.info.run_id, params)
     return run.info.run_id
+
+
+def _user_tag() -> dict[str, str]:
+    import getpass
+
+    try:
+        return {"mlflow.user": getpass.getuser()}
+    except (KeyError, OSError):  # no login name (a container user without a passwd entry)
+        return {}
+
+
+def log_datasets(run_id: str, files: Mapping[str, str | Path], name: str) -> None:
+    """Log data files as the run's MLflow dataset inputs, each with its context (``{"training": "data/.../train.npy",
+    "validation": ..., "test": ...}``), named ``<name>/<file stem>``, with the md5 that DVC records for the file as
+    the dataset digest and its path as a local source (MLflow's ``Dataset`` entity; MLflow docs, *mlflow.data*).
+    Logging a file again with the same digest and context adds nothing.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    import json
+
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    from genforge.core.files import md5_file
+
+    inputs = [DatasetInput(Dataset(name=f"{name}/{Path(path).stem}", digest=md5_file(path), source_type="local",
+                                   source=json.dumps({"uri": Path(path).as_posix()})),
+                           tags=[InputTag("mlflow.data.context", context)])
+              for context, path in files.items()]
+    _client(run_id).log_inputs(run_id, datasets=inputs)
 
 
 def log_params(run_id: str, params: Mapping[str, Any]) -> None:
@@ -251,7 +347,7 @@ def model_code(modality: str) -> list[Path]:
 
 
 def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], signature,
-              pip_requirements: list[str], registered_name: str, modality: str) -> int:
+              pip_requirements: list[str], registered_name: str, modality: str, input_example=None) -> int:
     """Log a pyfunc model from code (``python_model``, a file that calls ``mlflow.models.set_model``) named
     ``model`` in the run, with the part of the ``genforge`` package that ``modality`` needs (:func:`model_code`) as
     its code, and register it as a new version of ``registered_name``; return the version number.
@@ -264,6 +360,8 @@ def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], 
         pip_requirements: the packages a served model installs.
         registered_name: the registered model.
         modality: the generator's modality, whose package the model carries.
+        input_example: a request the model answers, saved with it (MLflow checks it against the signature and
+            shows it as the serving example), or ``None``.
     """
     import shutil
     import tempfile
@@ -283,6 +381,7 @@ def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], 
             python_model=str(python_model),
             artifacts=dict(artifacts),
             signature=signature,
+            input_example=input_example,
             pip_requirements=pip_requirements,
             code_paths=[str(staged)],
             registered_model_name=registered_name,

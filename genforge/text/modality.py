@@ -47,7 +47,7 @@ class TextModality:
     def log_model(self, job, run_id: str, registered_name: str) -> int:
         from genforge.text.pyfunc import log_generator
 
-        return log_generator(run_id, job.paths.optimized, registered_name)
+        return log_generator(run_id, job.paths.optimized, registered_name, example_prompt=job.train.sample_prompt)
 
     def report(self, job, registration: dict, title: str) -> str:
         from genforge.text.stages.report import report_page

@@ -38,7 +38,8 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
         self.model, self.tokenizer = load_generator(context.artifacts["generator"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """Generate one text per row of ``model_input["prompt"]``.
+        """Generate one text per row of ``model_input["prompt"]``; row ``i`` uses the seed ``seed + i``, as
+        :func:`genforge.text.sampling.generate_batch` does, so that two equal rows get two samples.
 
         Raises:
             MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400 through ``mlflow models serve``, whose response
@@ -57,9 +58,9 @@ class TextGenerator(mlflow.pyfunc.PythonModel):
                          temperature=float(params["temperature"]),
                          top_k=int(params["top_k"]),
                          top_p=float(params["top_p"]),
-                         seed=int(params["seed"]),
+                         seed=int(params["seed"]) + i,
                          stop=[str(x) for x in params.get("stop", None) or ()])
-                for p in prompts
+                for i, p in enumerate(prompts)
             ]
         except GenForgeError as e:
             raise _invalid(str(e)) from None
@@ -106,10 +107,12 @@ def signature():
     )
 
 
-def log_generator(run_id: str, model_dir: Path, registered_name: str) -> int:
+def log_generator(run_id: str, model_dir: Path, registered_name: str, example_prompt: str = "\n") -> int:
     """Log the model folder ``model_dir`` as the pyfunc model ``model`` of the run (:class:`TextGenerator`, with
-    :func:`signature`) and register it as a new version of ``registered_name``; return the version number."""
+    :func:`signature` and an input example: ``example_prompt``, 20 tokens, seed 1) and register it as a new version
+    of ``registered_name``; return the version number."""
     return tracking.log_model(run_id, python_model=Path(__file__).with_name("pyfunc_model.py"),
                               artifacts={"generator": str(model_dir)}, signature=signature(),
                               pip_requirements=pip_requirements(), registered_name=registered_name,
-                              modality="text")
+                              modality="text", input_example=(pd.DataFrame({"prompt": [example_prompt]}),
+                                                              {"max_new_tokens": 20, "seed": 1}))

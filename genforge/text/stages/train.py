@@ -81,6 +81,7 @@ def train(job: Job) -> dict:
     params = {"seed": job.seed, "generator": job.name, "modality": job.modality, "data": job.data,
               "train": cfg.model_dump(mode="json")}
     tags = {"stage": "train", "data.train.md5": data_md5, "model.parameters": str(model.count_params()),
+            "mlflow.note.content": _description(job, model.count_params(), data_md5),
             **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
                else {})}
 
@@ -90,6 +91,8 @@ def train(job: Job) -> dict:
 
     start = time.perf_counter()
     with training_run(checkpoint, job.experiment, params, tags) as run_id:  # one trainer; a resume continues the run
+        tracking.log_datasets(run_id, {"training": processed / "train.npy", "validation": processed / "val.npy",
+                                       "test": processed / "test.npy"}, job.name)
         callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
         model, state, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=job.seed,
                                             callbacks=callbacks, model=model, checkpoint=checkpoint)
@@ -97,6 +100,16 @@ def train(job: Job) -> dict:
         state.remove()
         tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
     return {"run_id": run_id, **summary}
+
+
+def _description(job: Job, parameters: int, data_md5: str) -> str:
+    """The run's description (Markdown, MLflow's ``mlflow.note.content``): what is trained, on what, by which stages."""
+    cfg = job.train
+    return (f"**{job.name}**: a {job.modality} generator, {cfg.arch} ({parameters:,} parameters), trained on "
+            f"{', '.join(job.data)} (`{Path(job.paths.processed) / 'train.npy'}`, md5 `{data_md5}`) for up to "
+            f"{cfg.epochs} epochs with seed {job.seed}, by the DVC stage `train@{job.name}` of `dvc.yaml` "
+            f"(collect, preprocess, train, optimize, evaluate, register, report). The optimize, evaluate and "
+            f"register stages add their metrics, the logged model and the gate's decision to this run.")
 
 
 def _write_outputs(job: Job, model, tokenizer, state, run_id: str, seconds: float) -> dict:
