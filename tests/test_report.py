@@ -158,3 +158,23 @@ def test_the_committed_reports_show_the_committed_metrics():
         flat = mlflow_figures(ev, json.loads((repo / f"metrics/{name}/optimize.json").read_text()))
         assert set(figures) == set(flat), name
         assert all(float(figures[k]) == float(v) for k, v in flat.items()), name
+
+
+def test_the_page_says_what_was_trained_and_when_adaptation_hurt():
+    about = {"generator": "plays-char-lstm", "modality": "text", "architecture": "LSTM: embedding 64, 1 x 224 units",
+             "parameters": 282064, "steps": 2400, "epochs": 3, "data": "plays", "data_md5": "d41d8cd9",
+             "commit": "0123abc", "written": "2026-12-02 19:00 UTC",
+             "links": {"run": "http://127.0.0.1:5000/#/experiments/1/runs/abc123",
+                       "version": "http://127.0.0.1:5000/#/models/genforge-text/versions/7"}}
+    hurt = {**EVALUATION, "adaptability": {"loss_before": 1.662, "loss_after": 1.697, "gain_over_fresh": 0.7}}
+    html = render_report(evaluation=hurt, registration=REGISTRATION, training={"seconds": 1.0, "epochs": 3},
+                         optimization=OPTIMIZATION, samples=SAMPLES, history=[], steps=[], title="t", about=about)
+    for text in ("plays-char-lstm (text)", "LSTM: embedding 64, 1 x 224 units, 282,064 parameters",
+                 "2,400 steps in 3 epoch(s)", "<code>d41d8cd9</code>", "<code>0123abc</code>",
+                 '<a href="http://127.0.0.1:5000/#/experiments/1/runs/abc123">the run</a>',
+                 "Adaptation hurt: the fine-tune raised the held-out domain's loss from 1.662 to 1.697"):
+        assert text in html, text
+    helped = {**hurt, "adaptability": {"loss_before": 1.7, "loss_after": 1.6, "gain_over_fresh": 0.7}}
+    html = render_report(evaluation=helped, registration=REGISTRATION, training={"seconds": 1.0, "epochs": 3},
+                         optimization=OPTIMIZATION, samples=SAMPLES, history=[], steps=[], title="t", about=about)
+    assert "Adaptation hurt" not in html

@@ -122,3 +122,21 @@ def test_weight_average_is_validated_kept_and_resumed_exactly(tmp_path):
     assert again.resumed_from == 4
     assert float(resumed.get_weights()[0][0, 0]) == pytest.approx(a[8], rel=1e-6)
     assert [r["val_loss"] for r in again.history] == pytest.approx([r["val_loss"] for r in state.history], rel=1e-6)
+
+
+def test_progress_is_printed_at_most_every_30_seconds_with_rate_and_eta():
+    from types import SimpleNamespace
+
+    from genforge.core.trainer import progress_callback
+
+    state = SimpleNamespace(step=0, step_losses=[], step_key="loss")
+    times, lines = iter([0.0, 10.0, 31.0, 40.0, 62.0]), []
+    callback = progress_callback(state, total_steps=100, clock=lambda: next(times), out=lines.append)
+    for step, loss in ((1, 4.0), (5, 3.0), (32, 2.5), (40, 2.4), (63, 2.25)):
+        state.step = step
+        state.step_losses.append((step, loss))
+        callback.on_train_batch_end(step - 1)
+    # by hand: at 31 s, 31 steps since step 1 at 0 s: 1.00 steps/s, 68 steps left: 68 s = 1.1 min;
+    # at 62 s, 31 steps since step 32 at 31 s: 1.00 steps/s, 37 left: 0.6 min; nothing at 10 s and 40 s
+    assert lines == ["progress: step 32/100 (32 %), loss 2.5000, 1.00 steps/s, ETA 1.1 min",
+                     "progress: step 63/100 (63 %), loss 2.2500, 1.00 steps/s, ETA 0.6 min"]

@@ -107,6 +107,15 @@ def run_links(run_id: str, model_name: str, version: int | None) -> dict[str, st
     return links
 
 
+def run_tags(run_id: str) -> dict[str, str]:
+    """The tags of a run (the commit is ``mlflow.source.git.commit``).
+
+    Raises:
+        GenForgeError: the run is not in the tracking store.
+    """
+    return dict(_client(run_id).get_run(run_id).data.tags)
+
+
 def git_commit(root: Path | None = None) -> str:
     """The current git commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
     def git(*args: str) -> str:

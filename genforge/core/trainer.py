@@ -211,6 +211,7 @@ def fit(model, dataset: Callable[[int, int], object], *, strategy, epochs: int, 
     averaging = [o for o in optimizers(model) if getattr(o, "use_ema", False)]
     extra = [swap_callback()] if averaging else []
     last = _last_iterate_callback()
+    progress = progress_callback(state, epochs * steps_per_epoch)
     verbose = 1 if sys.stdout.isatty() else 2
     epoch, into = divmod(done, steps_per_epoch)
     # a resumed run finishes its interrupted epoch with a fit() of the remaining steps, then runs whole epochs
@@ -223,13 +224,45 @@ def fit(model, dataset: Callable[[int, int], object], *, strategy, epochs: int, 
             model.fit(ds, initial_epoch=first, epochs=first + 1 if length < steps_per_epoch else epochs,
                       steps_per_epoch=length, validation_data=validation_data,
                       validation_batch_size=validation_batch_size,
-                      callbacks=[*(callbacks or []), *extra, state, last], shuffle=False, verbose=verbose)
+                      callbacks=[*(callbacks or []), *extra, state, last, progress], shuffle=False,
+                      verbose=verbose)
         if averaging:  # a later fit() or the best weights decide; not Keras's end-of-fit overwrite with the average
             last.put_back()
     state.restore_best()
     if averaging and state.best_weights_missing:
         model.set_weights(averaged_weights(model))
     return state
+
+
+def progress_callback(state: TrainingState, total_steps: int, every_s: float = 30.0, clock=None, out=None):
+    """A Keras callback that prints, at most every ``every_s`` seconds of wall time, one line of progress:
+    ``progress: step S/T (P %), <step_key> L, R steps/s, ETA M min`` (the rate over the steps since the previous
+    line; the step and the loss from ``state``, after its own ``on_train_batch_end``). It reads the clock once per
+    step and touches no tensor. ``clock`` (seconds, default ``time.monotonic``) and ``out`` (default standard
+    output) are for tests."""
+    import time
+
+    import keras
+
+    clock = clock or time.monotonic
+    write = out or (lambda line: print(line, flush=True))
+
+    class Progress(keras.callbacks.Callback):
+        mark: tuple[float, int] | None = None
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = clock()
+            if self.mark is None:
+                self.mark = (now, state.step)
+            elif now - self.mark[0] >= every_s and state.step > self.mark[1]:
+                rate = (state.step - self.mark[1]) / (now - self.mark[0])
+                loss = state.step_losses[-1][1] if state.step_losses else float("nan")
+                left = max(total_steps - state.step, 0) / rate / 60
+                write(f"progress: step {state.step}/{total_steps} ({100 * state.step / total_steps:.0f} %), "
+                      f"{state.step_key} {loss:.4f}, {rate:.2f} steps/s, ETA {left:.1f} min")
+                self.mark = (now, state.step)
+
+    return Progress()
 
 
 def _last_iterate_callback():

@@ -64,7 +64,7 @@ def loss_curves_svg(history: Sequence[Mapping[str, Any]], steps: Sequence[float]
 
 def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, Any], training: Mapping[str, Any],
                   optimization: Mapping[str, Any], samples: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
-                  steps: Sequence[float], title: str) -> str:
+                  steps: Sequence[float], title: str, about: Mapping[str, Any] | None = None) -> str:
     """The report as one HTML document.
 
     Args:
@@ -72,6 +72,7 @@ def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, A
         optimization: metrics/optimize.json; samples: reports/samples.json; history: the rows of
         metrics/train_history.csv; steps: the per-step losses of metrics/train_steps.csv.
         title: the page title.
+        about: what was trained (:func:`genforge.text.stages.report.about`), shown first; ``None`` leaves it out.
 
     Every figure is printed in an element carrying ``data-metric`` (its MLflow key, such as
     ``test/bits_per_character``) and ``data-value`` (the exact value as MLflow stores it: ``repr`` of the float,
@@ -89,7 +90,7 @@ def render_report(*, evaluation: Mapping[str, Any], registration: Mapping[str, A
     shown = [{**s, "parts": highlight(s["text"], s["copied_start"], s["copied_length"])}
              for s in samples["samples"]]
     return env.get_template(TEMPLATE).render(
-        title=title, evaluation=evaluation, registration=registration, training=training,
+        title=title, about=about, evaluation=evaluation, registration=registration, training=training,
         optimization=optimization, accuracy=accuracy, prompt=samples["prompt"], samples=shown,
         curves=loss_curves_svg(history, steps),
         sections={name: evaluation.get(name) or {} for name in ("stability", "efficiency", "adaptability")},

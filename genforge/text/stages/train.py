@@ -127,6 +127,7 @@ def _write_outputs(job: Job, model, tokenizer, state, run_id: str, seconds: floa
     tokens_seen = (state.step - state.resumed_from) * cfg.batch_size * cfg.seq_len  # by this process
     summary = {
         "epochs": rows[-1]["epoch"] if rows else 0,
+        "steps": state.step,
         "loss": rows[-1]["loss"] if rows else None,
         "val_loss": min((r["val_loss"] for r in rows), default=None),
         "seconds": round(seconds, 2),
