@@ -260,28 +260,24 @@ def hold_project(wait_s: float) -> FileLock:
     return lock
 
 
-def _mlflow_links(params, names: list[str]) -> dict[str, dict[str, str]]:
-    """Each generator's MLflow run and registered version pages (:func:`genforge.core.tracking.run_links`)."""
-    links = {}
-    for n in names:
-        record = read_json(generator_paths(params.paths, n).metrics / "register.json")
-        if record.get("run_id"):
-            links[n] = tracking.run_links(record["run_id"], record["model_name"], record.get("version"))
-    return links
+def _mlflow_links(records: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """Each generator's MLflow run and registered version pages from its register.json record
+    (:func:`genforge.core.tracking.run_links`)."""
+    return {n: tracking.run_links(r["run_id"], r["model_name"], r.get("version"))
+            for n, r in records.items() if r.get("run_id")}
 
 
 def _summary(params, names: list[str], done: dict, remote: str) -> dict:
     """Publish the index of the report as the Markdown artifact; return the flow's result record."""
     reports = Path(params.paths.reports)
-    rows = [index_row(n, params.generators[n].modality,
-                      read_json(generator_paths(params.paths, n).metrics / "register.json"), f"{n}.html")
-            for n in names]
+    records = {n: read_json(generator_paths(params.paths, n).metrics / "register.json") for n in names}
+    rows = [index_row(n, params.generators[n].modality, records[n], f"{n}.html") for n in names]
     index_uri = (reports / INDEX).resolve().as_uri()
     unchanged = all(v == "up to date" for n in names for v in done[n].values())
     headline = ("Nothing changed: every stage was up to date, so nothing was retrained." if unchanged else
                 "Stages: " + "; ".join(f"{n}: " + ", ".join(f"{k} {v}" for k, v in done[n].items()) for n in names)
                 + ".")
-    table = index_markdown(rows, str((reports / INDEX).resolve()), _mlflow_links(params, names))
+    table = index_markdown(rows, str((reports / INDEX).resolve()), _mlflow_links(records))
     artifact = create_markdown_artifact(markdown=headline + "\n\n" + table,
                                         key=ARTIFACT_KEY, description="GenForge: every generator's gate and decision")
     print(headline)
