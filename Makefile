@@ -15,7 +15,7 @@ MLFLOW_PORT ?= 5001
 BACKEND_STORE_URI ?= sqlite:///$(CURDIR)/mlflow.db
 CRON ?= 0 3 * * *
 
-.PHONY: setup run repro search test ui serve lint clean prefect-server worker gpu-worker deploy mlflow-server
+.PHONY: setup run repro search exps test ui serve lint clean prefect-server worker gpu-worker deploy mlflow-server
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ repro: setup
 GENERATOR ?= plays-char-lstm
 search: setup
 	$(BIN)/python -m pipelines.search --generator $(GENERATOR)
+
+# One generator's experiments, one row each: val loss, test bits per character, epochs, learning rate
+exps: setup
+	$(BIN)/dvc exp show --md --drop '.*' --keep 'Experiment|Created|.*$(GENERATOR)/(train.json:val_loss|evaluate.json:bits_per_character)$$|generators.$(GENERATOR).train.(epochs|learning_rate)$$'
 
 test: setup
 	$(BIN)/python -m pytest
@@ -83,7 +87,7 @@ mlflow-server: setup
 		--host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1
 
 lint: setup
-	$(BIN)/ruff check genforge tasks pipelines tests
+	$(BIN)/ruff check genforge tasks pipelines tests tools
 
 clean:
 	rm -rf $(VENV)

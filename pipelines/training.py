@@ -57,15 +57,23 @@ def _dvc(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
 
 
+DVC_HINTS = "To track the changes with git"  # DVC's closing advice (git add dvc.lock, autostage, dvc push)
+
+
 def _repro(stage: str, logger) -> tuple[int, list[str]]:
-    env = {**os.environ, "GENFORGE_FLOW_RUN_ID": str(runtime.flow_run.id or ""), "PYTHONUNBUFFERED": "1"}
+    """Run ``dvc repro`` of one stage, logging its output line by line: blank lines and DVC's closing hints at DEBUG
+    (the flow's summary says what to commit and push once), the rest at INFO. TensorFlow's C++ start-up lines are off
+    unless ``TF_CPP_MIN_LOG_LEVEL`` says otherwise."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, "GENFORGE_FLOW_RUN_ID": str(runtime.flow_run.id or ""),
+           "PYTHONUNBUFFERED": "1"}
     for attempt in range(DVC_LOCK_TRIES):
         proc = subprocess.Popen(["dvc", "repro", "--single-item", stage], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=env)
-        lines = []
+        lines, hints = [], False
         for line in proc.stdout:
             lines.append(line.rstrip())
-            logger.info(line.rstrip())
+            hints = hints or line.startswith(DVC_HINTS)
+            (logger.debug if hints or not line.strip() else logger.info)(line.rstrip())
         if proc.wait() == 0 or not any("Unable to acquire lock" in line for line in lines):
             return proc.returncode, lines
         time.sleep(1 + attempt % 5)  # another branch holds DVC's lock while it checks or records a stage
@@ -287,6 +295,9 @@ def _summary(params, names: list[str], done: dict, remote: str) -> dict:
                                               r["metric"]: r["value"]} for r in rows},
               "dvc_remote": remote or None}
     print(f"flow result: {result}; report: {index_uri}")
+    if not unchanged:
+        print("dvc.lock and the metrics changed: commit them (git add dvc.lock metrics reports)"
+              + ("" if remote else " and `dvc push` the data and models once a DVC remote is set"))
     return result
 
 

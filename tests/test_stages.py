@@ -105,7 +105,9 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert ev["gate"]["passed"] and ev["gate"]["reasons"] == [] and len(ev["gate"]["checks"]) == 4
     samples = json.loads((project / f"metrics/{CHAR}/samples.json").read_text())["samples"]
     drawn = [s for s in samples if s["kind"] == "drawn"]
-    assert [s["seed"] for s in drawn] == [1337, 1338, 1339]
+    assert [s["seed"] for s in drawn] == [1338, 1339, 1340]  # seed 1337 draws the shown samples: no text twice
+    shown = {s["text"] for s in samples if s["kind"] == "shown"}
+    assert not shown & {s["text"] for s in drawn}
 
     reg = json.loads((project / f"metrics/{CHAR}/register.json").read_text())
     assert reg["version"] == 1 and set(reg["aliases"]) == {"challenger", "champion"}
@@ -117,15 +119,18 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert run.data.tags["data.train.md5"] == md5_file(project / f"data/processed/{CHAR}/train.npy")
     assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("-dirty")) == 40
     assert run.data.metrics["test/bits_per_character"] == pytest.approx(ev["bits_per_character"])
-    assert {"loss", "val_loss", "accuracy", "optimize/litert_int8/size_ratio", "optimize/prune/sparsity/total",
-            "train/tokens_per_second", "test/top5_accuracy", "samples/distinct_2", "samples/self_bleu_4",
-            "samples/longest_copied_span", "stability/loss_spikes",
+    assert {"curves/loss", "curves/val_loss", "curves/accuracy", "optimize/litert_int8/size_ratio",
+            "optimize/prune/sparsity/total", "train/tokens_per_second", "test/top5_accuracy", "samples/distinct_2",
+            "samples/self_bleu_4", "samples/longest_copied_span", "stability/loss_spikes",
             "efficiency/batch_1_latency_ms_p95", "adaptability/loss_after", "gate/passed"} <= set(run.data.metrics)
     assert run.data.tags["gate.passed"] == "true" and run.data.tags["register.decision"] == reg["decision"]
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
+    assert len(client.get_metric_history(run.info.run_id, "curves/val_loss")) == 2
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "samples", "report", "optimize"} <= artifacts
     assert "plots/train_loss.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    # one row per epoch, appended
+    epochs = client.load_table(run.info.experiment_id, "samples/epochs.json", [run.info.run_id])
+    assert list(epochs["epoch"]) == [1, 2] and all(isinstance(t, str) and t for t in epochs["sample"])
     assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()  # the project's artifact store
     assert str(client.get_model_version_by_alias(f"genforge-{CHAR}", "champion").version) == "1"
 

@@ -107,3 +107,27 @@ def test_run_links_are_http_pages_of_the_ui(tmp_path, monkeypatch):
         "run": f"http://mlflow.example:8080/#/experiments/{experiment}/runs/{run_id}"}
     assert tracking.runs_page_links("http://h:5000") == {
         "genforge-links": f"http://h:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"}
+
+
+def test_the_pipelines_own_outputs_do_not_make_a_commit_dirty(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/train.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  train:\n    cmd: python code.py\n    outs:\n"
+                                       "    - path: metrics/train.json\n      md5: 0\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    commit = tracking.git_commit(tmp_path)
+    assert len(commit) == 40
+    (tmp_path / "metrics/train.json").write_text('{"loss": 1}')  # what a stage writes
+    (tmp_path / "dvc.lock").write_text((tmp_path / "dvc.lock").read_text().replace("md5: 0", "md5: 1"))
+    assert tracking.git_commit(tmp_path) == commit
+    (tmp_path / "code.py").write_text("x = 2\n")  # an edit to the code is not the pipeline's
+    assert tracking.git_commit(tmp_path) == commit + "-dirty"

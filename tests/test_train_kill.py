@@ -147,7 +147,7 @@ def test_killed_three_times_then_resumed_equals_an_uninterrupted_run_in_one_mlfl
     runs = client.search_runs([experiment.experiment_id])
     assert [(r.info.status, r.data.tags.get("resumed")) for r in runs] == [("FINISHED", "true")], \
         _attempts(project, runs)  # one run
-    assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "val_loss")} == {1, 2, 3}
+    assert {m.step for m in client.get_metric_history(runs[0].info.run_id, "curves/val_loss")} == {1, 2, 3}
 
     assert _repro(project, "--force").wait(timeout=600) == 0  # the same training, never interrupted
     whole = json.loads((project / f"metrics/{CHAR}/train.json").read_text())

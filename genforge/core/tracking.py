@@ -117,16 +117,37 @@ def run_tags(run_id: str) -> dict[str, str]:
 
 
 def git_commit(root: Path | None = None) -> str:
-    """The current git commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
+    """The current git commit, with ``-dirty`` when tracked files other than the pipeline's own outputs have
+    uncommitted changes; ``unknown`` outside git.
+
+    The pipeline's outputs (``dvc.lock`` and every output path it records) are left out: a stage run rewrites them,
+    so a run's later stages would otherwise call a clean commit dirty.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        top = Path(git("rev-parse", "--show-toplevel"))
+        excluded = [f":(exclude,top){path}" for path in _pipeline_outputs(top)]
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded)
         return commit + ("-dirty" if dirty else "")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"
+
+
+def _pipeline_outputs(top: Path) -> list[str]:
+    """``dvc.lock`` and the output paths its stages record (relative to ``top``), or ``[]`` without a readable
+    ``dvc.lock``."""
+    import yaml
+
+    try:
+        stages = (yaml.safe_load((top / "dvc.lock").read_text(encoding="utf-8")) or {}).get("stages", {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    outs = {out["path"] for stage in stages.values() if isinstance(stage, dict)
+            for out in stage.get("outs", []) if isinstance(out, dict) and "path" in out}
+    return ["dvc.lock", *sorted(outs)]
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -334,16 +355,27 @@ def log_artifact_as(run_id: str, path: str | Path, artifact_file: str) -> None:
         _client(run_id).log_artifact(run_id, str(Path(tmp) / filename), folder or None)
 
 
+EPOCH_SAMPLES = "samples/epochs.json"  # the per-epoch samples table of a training run
+# The per-epoch curves' key prefix. The MLflow UI (3.x) draws one chart per metric, in sections named by the key up to
+# its last "/", sorted by name, with the unprefixed keys ("Model metrics") last: under this prefix the curves come
+# before every section of one-off figures but "adaptability".
+CURVES = "curves/"
+
+
 def epoch_logger(run_id: str, sample_fn=None):
-    """A Keras callback that logs every epoch's logs (loss, val_loss, accuracy, ...) to the run with ``step=epoch``
-    and, if ``sample_fn(model) -> str`` is given, the text it returns as ``samples/epoch_NNN.txt``."""
+    """A Keras callback that logs every epoch's logs (``loss``, ``val_loss``, ``accuracy``, ...) to the run as
+    ``curves/loss``, ... (:data:`CURVES`) with ``step=epoch`` and, if ``sample_fn(model) -> str`` is given, appends
+    the row ``(epoch, sample)`` to the run's table :data:`EPOCH_SAMPLES` (``MlflowClient.log_table`` appends to an
+    existing table), which the MLflow UI shows for several runs side by side
+    (``MlflowClient().load_table(experiment_id, EPOCH_SAMPLES, run_ids)`` reads them together)."""
     import keras
 
     class MlflowEpochLogger(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            log_metrics(run_id, {k: v for k, v in (logs or {}).items() if k != "learning_rate"}, step=epoch + 1)
+            log_metrics(run_id, {k: v for k, v in (logs or {}).items() if k != "learning_rate"}, prefix=CURVES,
+                        step=epoch + 1)
             if sample_fn is not None:
-                log_text(run_id, sample_fn(self.model), f"samples/epoch_{epoch + 1:03d}.txt")
+                log_table(run_id, {"epoch": [epoch + 1], "sample": [sample_fn(self.model)]}, EPOCH_SAMPLES)
 
     return MlflowEpochLogger()
 

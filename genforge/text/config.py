@@ -130,6 +130,7 @@ class Evaluate(Section):
     speed_tokens: int = Field(ge=2)
     speed_batch: int = Field(ge=1)
     adapt_steps: int = Field(ge=0)
+    adapt_learning_rate: float = Field(gt=0)  # Adam's rate when fine-tuning the trained model on the domain
     adapt_holdout: float = Field(gt=0, lt=1)  # share of the held-out domain scored, after the fine-tuning part
     seeds: int = Field(ge=1)
     spike_window: int = Field(ge=1)

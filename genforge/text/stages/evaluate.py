@@ -94,8 +94,9 @@ def evaluate(job: Job) -> dict:
 
     shown = [generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens, temperature=t,
                       seed=job.seed) for t in cfg.temperatures]
+    # drawn with seeds seed + 1, seed + 2, ...: seed itself draws the shown samples, which would repeat one of these
     drawn = generate_batch(model, tokenizer, [cfg.sample_prompt] * cfg.num_samples,
-                           max_new_tokens=cfg.sample_tokens, temperature=cfg.temperature, seed=job.seed)
+                           max_new_tokens=cfg.sample_tokens, temperature=cfg.temperature, seed=job.seed + 1)
     train_text = TrainingText(tokenizer.decode(load_tokens(processed / "train.npy")))
     creativity = sample_metrics(drawn, train_text, copy_threshold=cfg.memorization_chars)
     # the same measures on real held-out writing of the same size: what the samples should be compared with
@@ -106,7 +107,7 @@ def evaluate(job: Job) -> dict:
 
     losses = _step_losses(metrics_dir / "train_steps.csv")
     again = generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens,
-                     temperature=cfg.temperature, seed=job.seed)
+                     temperature=cfg.temperature, seed=job.seed + 1)
     seed_bits = [metrics["bits_per_character"], *_seed_bits(job, tokenizer, test, test_chars)]
     spread = seed_spread(seed_bits)
     stability = {
@@ -134,9 +135,9 @@ def evaluate(job: Job) -> dict:
     adapt = {}
     if cfg.adapt_steps and domain.size:
         adapt = adaptability(model, domain, steps=cfg.adapt_steps, seq_len=job.train.seq_len,
-                             batch_size=job.train.batch_size, learning_rate=job.train.learning_rate,
-                             context=cfg.context, unit=tokenizer.unit, seed=job.seed,
-                             holdout_fraction=cfg.adapt_holdout)
+                             batch_size=job.train.batch_size, learning_rate=cfg.adapt_learning_rate,
+                             fresh_learning_rate=job.train.learning_rate, context=cfg.context,
+                             unit=tokenizer.unit, seed=job.seed, holdout_fraction=cfg.adapt_holdout)
     efficiency["evaluate_peak_rss_mib"] = peak_rss_mib()
 
     result = {**metrics, "samples": creativity, "reference": reference, "stability": stability,
@@ -146,7 +147,7 @@ def evaluate(job: Job) -> dict:
 
     records = ([{"kind": "shown", "temperature": t, "seed": job.seed, "text": s} for t, s in
                 zip(cfg.temperatures, shown, strict=True)]
-               + [{"kind": "drawn", "temperature": cfg.temperature, "seed": job.seed + i, "text": s}
+               + [{"kind": "drawn", "temperature": cfg.temperature, "seed": job.seed + 1 + i, "text": s}
                   for i, s in enumerate(drawn)])
     for r in records:
         r["copied_start"], r["copied_length"] = copied_span(r["text"], train_text.text)
