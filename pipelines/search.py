@@ -44,7 +44,7 @@ def searched(params_path: str, generator: str) -> Job:
     return gen
 
 
-@flow(name="genforge-search", log_prints=True)
+@flow(name="genforge-search", log_prints=True, flow_run_name="genforge-search: {generator}")
 def search(generator: str, params_path: str = "params.yaml") -> dict:
     """Run or resume the Optuna study of the ``search`` section of generator ``generator`` in params.yaml until
     ``search.trials`` trials are done (complete, pruned, or failed with a non-finite val loss; interrupted ones are
