@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Re-take the README's screenshots (docs/*.png) with headless Chromium, after `make run` on this project:
-#   make ui UI_PORT=5077 &  make prefect-server PREFECT_PORT=4255 &   (the flow run must have used that server:
-#   PREFECT_API_URL=http://127.0.0.1:4255/api make run)
-#   bash docs/screenshots.sh [GENERATOR]
+# Re-take the README's screenshots (overwrites docs/*.png) with headless Chromium (`chromium`; also `curl`), after a
+# `make run` whose flow ran on the Prefect server that the screenshots show:
+#   make prefect-server PREFECT_PORT=4255 &            # wait until http://127.0.0.1:4255/api/health answers
+#   PREFECT_API_URL=http://127.0.0.1:4255/api make run
+#   make ui UI_PORT=5077 &
+#   bash docs/screenshots.sh [GENERATOR]               # MLFLOW=... PREFECT=... for other addresses
+# then stop the two servers (kill %1 %2). The compare view needs two runs of GENERATOR (two `make run`s or a
+# `dvc exp run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GENERATOR=${1:-plays-char-lstm}
@@ -13,6 +17,11 @@ shot() {  # shot FILE WIDTHxHEIGHT URL
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$2" \
     --virtual-time-budget=60000 --run-all-compositor-stages-before-draw --screenshot="$1" "$3" 2>/dev/null
 }
+
+for url in "$MLFLOW/health" "$PREFECT/api/health"; do
+  for _ in $(seq 60); do curl -sf "$url" >/dev/null && break; sleep 1; done
+  curl -sf "$url" >/dev/null || { echo "screenshots.sh: $url does not answer: start the server (see above)" >&2; exit 1; }
+done
 
 # The generator's experiment and newest run, and the newest training flow run of the Prefect server and its artifact
 read -r EXP RUN < <(.venv/bin/python - "$GENERATOR" <<'EOF'
@@ -28,10 +37,10 @@ FLOW_RUN=$(curl -sf -X POST "$PREFECT/api/flow_runs/filter" -H 'Content-Type: ap
   -d '{"sort": "START_TIME_DESC", "limit": 1, "flow_runs": {"name": {"like_": "genforge-training"}}}' \
   | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')
 
-shot docs/mlflow-runs.png 1500,900 "$MLFLOW/#/experiments/$EXP/runs?workflowType=machine_learning"
+shot docs/mlflow-runs.png 1900,700 "$MLFLOW/#/experiments/$EXP/runs?workflowType=machine_learning"
 shot docs/mlflow-run.png 1500,1300 "$MLFLOW/#/experiments/$EXP/runs/$RUN?workflowType=machine_learning"
 # the chart view of the generator's runs (named <generator>-<commit or DVC experiment>), metrics grouped by prefix
-shot docs/mlflow-compare.png 1500,1800 "$MLFLOW/#/experiments/$EXP/runs?workflowType=machine_learning\
+shot docs/mlflow-compare.png 2400,1500 "$MLFLOW/#/experiments/$EXP/runs?workflowType=machine_learning\
 &compareRunsMode=CHART&searchFilter=attributes.run_name%20LIKE%20%27$GENERATOR-%25%27"
 ARTIFACT=$(curl -sf -X POST "$PREFECT/api/artifacts/filter" -H 'Content-Type: application/json' \
   -d "{\"sort\": \"CREATED_DESC\", \"limit\": 1, \"flow_runs\": {\"id\": {\"any_\": [\"$FLOW_RUN\"]}}}" \
