@@ -23,16 +23,16 @@ from genforge.image.metrics import class_histogram, classifier_score, fid, kid, 
 from genforge.image.models import DCGAN, VAE
 
 
-def build(name: str, shape):
+def build(name: str, shape, widths: tuple[int, ...] | None):
     if name == "vae":
-        model = VAE(shape, latent_dim=16, widths=(32, 64))
+        model = VAE(shape, latent_dim=16, widths=widths or (32, 64))
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         return model, (0.0, 1.0)
     if name == "gan":
-        model = DCGAN(shape, latent_dim=64, widths=(64, 128))
+        model = DCGAN(shape, latent_dim=64, widths=widths or (64, 128))
         model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
         return model, (-1.0, 1.0)
-    model = Diffusion((32, 32, 1), widths=(32, 64, 64), timesteps=1000)
+    model = Diffusion((32, 32, 1), widths=widths or (32, 64, 64), timesteps=1000)
     model.compile(optimizer=keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.999))
     return model, (-1.0, 1.0)
 
@@ -50,9 +50,10 @@ class Budget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def train(name: str, images: np.ndarray, minutes: float, batch: int) -> tuple[object, int, float]:
+def train(name: str, images: np.ndarray, minutes: float, batch: int,
+          widths: tuple[int, ...] | None) -> tuple[object, int, float]:
     shape = (32, 32, 1) if name == "diffusion" else images.shape[1:]
-    model, (low, high) = build(name, shape)
+    model, (low, high) = build(name, shape, widths)
     x = images.astype(np.float32) / 255.0 * (high - low) + low
     if name == "diffusion":
         x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=low)  # 28 -> 32: three halvings
@@ -69,6 +70,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--widths", type=int, nargs="+", help="the models' widths (default: each model's own)")
+    parser.add_argument("--steps", type=int, default=50, help="DDIM sampling steps of the diffusion model")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     train_images, train_labels = load(args.raw, "train")
@@ -81,9 +84,11 @@ def main() -> None:
           f"coverage {precision_recall_density_coverage(real, held)['coverage']:.3f}, "
           f"classifier score {classifier_score(held_p):.2f}")
     for name in args.models:
-        model, steps, seconds = train(name, train_images[:-5000], args.minutes, args.batch)
+        model, steps, seconds = train(name, train_images[:-5000], args.minutes, args.batch,
+                                      tuple(args.widths) if args.widths else None)
         start = time.perf_counter()
-        samples = model.generate(args.samples, seed=1)
+        samples = (model.generate(args.samples, seed=1, steps=args.steps) if name == "diffusion"
+                   else model.generate(args.samples, seed=1))
         if name == "diffusion":
             samples = samples[:, 2:-2, 2:-2]
         sample_s = time.perf_counter() - start
