@@ -14,15 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from genforge.image.data import read_mnist_split
 from genforge.image.features import accuracy, build_feature_net, embed, train_feature_net
-from genforge.image.idx import read_idx
 from genforge.image.metrics import classifier_score, fid, kid, precision_recall_density_coverage
-
-
-def load(raw: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images = read_idx(next(raw.rglob(f"{split}-images.idx3-ubyte")))
-    labels = read_idx(next(raw.rglob(f"{split}-labels.idx1-ubyte")))
-    return images[..., None], labels.astype(np.int64)
 
 
 def scores(name: str, real_features, features, probabilities, seed: int) -> None:
@@ -40,8 +34,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5000, help="images per scored set")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    train, train_labels = load(args.raw, "train")
-    test, test_labels = load(args.raw, "t10k")
+    train, train_labels = read_mnist_split(args.raw, "train")
+    test, test_labels = read_mnist_split(args.raw, "t10k")
     held = slice(len(train) - args.samples, None)  # the floor's reference: train images the network never saw
     fit = slice(0, len(train) - args.samples)
     model = build_feature_net(train.shape[1:], 10, seed=args.seed)

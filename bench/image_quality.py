@@ -15,26 +15,26 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from feature_net import load  # bench/, this script's folder, is first on sys.path
 
+from genforge.image.data import read_mnist_split, scale
 from genforge.image.diffusion import Diffusion
 from genforge.image.features import build_feature_net, embed, train_feature_net
 from genforge.image.metrics import class_histogram, classifier_score, fid, kid, precision_recall_density_coverage
-from genforge.image.models import DCGAN, VAE
+from genforge.image.models import DCGAN, RANGES, VAE
 
 
 def build(name: str, shape, widths: tuple[int, ...] | None):
     if name == "vae":
         model = VAE(shape, latent_dim=16, widths=widths or (32, 64))
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        return model, (0.0, 1.0)
+        return model, RANGES["vae"]
     if name == "gan":
         model = DCGAN(shape, latent_dim=64, widths=widths or (64, 128))
         model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
-        return model, (-1.0, 1.0)
+        return model, RANGES["gan"]
     model = Diffusion((32, 32, 1), widths=widths or (32, 64, 64), timesteps=1000)
     model.compile(optimizer=keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.999))
-    return model, (-1.0, 1.0)
+    return model, RANGES["gan"]  # the diffusion model trains on the GAN's range, [-1, 1]
 
 
 class Budget(keras.callbacks.Callback):
@@ -54,7 +54,7 @@ def train(name: str, images: np.ndarray, minutes: float, batch: int,
           widths: tuple[int, ...] | None) -> tuple[object, int, float]:
     shape = (32, 32, 1) if name == "diffusion" else images.shape[1:]
     model, (low, high) = build(name, shape, widths)
-    x = images.astype(np.float32) / 255.0 * (high - low) + low
+    x = scale(images, (low, high))
     if name == "diffusion":
         x = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=low)  # 28 -> 32: three halvings
     data = tf.data.Dataset.from_tensor_slices(x).shuffle(10_000, seed=0).batch(batch, drop_remainder=True)
@@ -74,8 +74,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM sampling steps of the diffusion model")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
-    train_images, train_labels = load(args.raw, "train")
-    test, _ = load(args.raw, "t10k")
+    train_images, train_labels = read_mnist_split(args.raw, "train")
+    test, _ = read_mnist_split(args.raw, "t10k")
     feature_net = build_feature_net(train_images.shape[1:], 10)
     train_feature_net(feature_net, train_images[:-5000], train_labels[:-5000], epochs=2)
     real, _ = embed(feature_net, test[:args.samples])

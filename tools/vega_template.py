@@ -27,6 +27,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
+from genforge.core.files import atomic_path
+
 TEMPLATE = Path(__file__).with_name("dvc-plots-offline.html")
 # (package, version, npm dist.integrity of the tarball, member inlined, sha256 of that member)
 PINS = [
@@ -122,9 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     html = build()
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(args.out)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     print(f"{args.out}: {len(html.encode()):,} bytes")
     return 0
 

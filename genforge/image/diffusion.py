@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from genforge.image.models import to_uint8
+from genforge.image.models import check_halvings, to_uint8
 
 
 def alpha_bars(schedule: str, timesteps: int) -> np.ndarray:
@@ -94,10 +94,7 @@ class Diffusion(keras.Model):
     def __init__(self, image_shape, *, widths=(32, 64), timesteps: int = 1000, schedule: str = "cosine",
                  embedding_dim: int = 64, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        h, w, _ = image_shape
-        if h % 2 ** (len(widths) - 1) or w % 2 ** (len(widths) - 1):
-            raise ValueError(f"image size {h}x{w} is not divisible by 2^{len(widths) - 1} (one halving between "
-                             "widths); resize or crop the images, or use fewer widths")
+        check_halvings(image_shape, len(widths) - 1, "one halving between widths")
         self.image_shape, self.timesteps, self.embedding_dim = tuple(image_shape), timesteps, embedding_dim
         self.alpha_bar = alpha_bars(schedule, timesteps)
         self._alpha_bar = tf.constant(self.alpha_bar, tf.float32)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from genforge.image.data import scale
+
 FEATURES = "features"  # the penultimate layer's name
 
 
@@ -50,14 +52,9 @@ def train_feature_net(model, images: np.ndarray, labels: np.ndarray, *, epochs: 
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(to_unit(images), labels.astype(np.int32), epochs=epochs, batch_size=batch_size,
+    history = model.fit(scale(images, (0.0, 1.0)), labels.astype(np.int32), epochs=epochs, batch_size=batch_size,
                         shuffle=True, verbose=0)
     return [float(v) for v in history.history["loss"]]
-
-
-def to_unit(images: np.ndarray) -> np.ndarray:
-    """``uint8`` pixels ``(N, H, W, C)`` as ``float32`` in [0, 1]."""
-    return np.asarray(images, dtype=np.float32) / 255.0
 
 
 def embed(model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +63,7 @@ def embed(model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray,
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(FEATURES).output, model.output])
-    features, probabilities = both.predict(to_unit(images), batch_size=batch_size, verbose=0)
+    features, probabilities = both.predict(scale(images, (0.0, 1.0)), batch_size=batch_size, verbose=0)
     return features.astype(np.float32), probabilities.astype(np.float32)
 
 

@@ -125,12 +125,11 @@ def precision_recall_density_coverage(real, fake, k: int = 5) -> dict[str, float
     real, fake = _features(real, "real features", k + 1), _features(fake, "generated features", k + 1)
     _same_width(real, fake)
     real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
-    inside = np.zeros((len(fake), len(real)), dtype=bool)
-    for start, block in _distance_blocks(fake, real):
+    inside = np.zeros((len(fake), len(real)), dtype=bool)  # generated point i in the ball of real point j
+    recalled = np.zeros(len(real), dtype=bool)  # real point j in the ball of some generated point
+    for start, block in _distance_blocks(fake, real):  # each generated-real distance computed once
         inside[start:start + len(block)] = block <= real_radii[None, :]
-    recalled = np.zeros(len(real), dtype=bool)
-    for start, block in _distance_blocks(real, fake):
-        recalled[start:start + len(block)] = (block <= fake_radii[None, :]).any(1)
+        recalled |= (block <= fake_radii[start:start + len(block), None]).any(0)
     return {"precision": float(inside.any(1).mean()), "recall": float(recalled.mean()),
             "density": float(inside.sum() / (k * len(fake))), "coverage": float(inside.any(0).mean())}
 

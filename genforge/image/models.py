@@ -25,11 +25,12 @@ def to_uint8(images, value_range: tuple[float, float]) -> np.ndarray:
     return np.clip(np.rint(unit * 255), 0, 255).astype(np.uint8)
 
 
-def _check_shape(image_shape: tuple[int, int, int], blocks: int) -> None:
+def check_halvings(image_shape: tuple[int, int, int], halvings: int, why: str = "one halving per width in widths"):
+    """Raise ``ValueError`` unless the image's height and width are divisible by ``2 ** halvings``."""
     h, w, _ = image_shape
-    if h % 2 ** blocks or w % 2 ** blocks:
-        raise ValueError(f"image size {h}x{w} is not divisible by 2^{blocks} (one halving per width in widths); "
-                         "resize or crop the images, or use fewer widths")
+    if h % 2 ** halvings or w % 2 ** halvings:
+        raise ValueError(f"image size {h}x{w} is not divisible by 2^{halvings} ({why}); resize or crop the images, "
+                         "or use fewer widths")
 
 
 def _mean(name: str) -> keras.metrics.Mean:
@@ -54,7 +55,7 @@ class VAE(keras.Model):
         if decoder not in ("conv", "mlp") or likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"decoder must be conv or mlp and likelihood bernoulli or gaussian, got {decoder!r} "
                              f"and {likelihood!r}")
-        _check_shape(image_shape, len(widths))
+        check_halvings(image_shape, len(widths))
         self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
         self.likelihood, self.sigma = likelihood, sigma
         self.encoder = self._encoder(widths)
@@ -152,7 +153,7 @@ class DCGAN(keras.Model):
     def __init__(self, image_shape, *, latent_dim: int = 64, widths=(64, 128), num_classes: int = 0,
                  dropout: float = 0.3, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        _check_shape(image_shape, len(widths))
+        check_halvings(image_shape, len(widths))
         self.image_shape, self.latent_dim, self.num_classes = tuple(image_shape), latent_dim, num_classes
         self.generator = self._generator(widths)
         self.discriminator = self._discriminator(widths, dropout)
