@@ -27,8 +27,8 @@ def generate(
     model: Annotated[str, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model, or a "
                                             "local model folder (models/optimized)")],
     prompt: Annotated[str, typer.Option(help="text to continue [default: a newline]", show_default=False)] = "\n",
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate")] =
-    DEFAULTS["max_new_tokens"],
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate; for an "
+                                                "image generator, images to draw")] = DEFAULTS["max_new_tokens"],
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = DEFAULTS["temperature"],
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] =
     DEFAULTS["top_k"],
@@ -38,8 +38,11 @@ def generate(
                                                   "one, printed]", show_default=False)] = None,
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,
+    out: Annotated[Path | None, typer.Option(help="image generators: the PNG file the grid of images is written to")]
+    = None,
 ) -> None:
-    """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it).
+    """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it); for an
+    image generator, write a grid of -n images to --out (a PNG, 10 columns, row by row).
 
     A prompt character outside a char model's vocabulary is an error (it names the characters). Without ``--seed``
     a fresh seed is drawn; the seed used is printed to standard error (``seed: N``), so that the text can be
@@ -51,13 +54,72 @@ def generate(
     console = Console(stderr=True)
     console.print(f"seed: {seed}", highlight=False)
     try:
-        with console.status(f"loading {model} and generating {max_new_tokens} tokens ..."):
+        with console.status(f"loading {model} and generating ..."):
+            if _is_image_generator(model):
+                _draw_grid(model, max_new_tokens, seed, out)
+                console.print(f"wrote {max_new_tokens} images to {out}", highlight=False)
+                return
             text = _generate(model, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                              top_p=top_p, seed=seed, stop=stop or [])
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     typer.echo(prompt + text)
+
+
+def _is_uri(model: str) -> bool:
+    return "://" in model or model.startswith(("models:/", "runs:/"))
+
+
+def _is_image_generator(model: str) -> bool:
+    """Whether ``model`` is an image generator: its signature takes ``num_images`` (a URI), or the folder holds an
+    image generator's spec.json."""
+    if _is_uri(model):
+        from genforge.core.tracking import load_pyfunc
+
+        schema = load_pyfunc(model).metadata.get_input_schema()
+        return schema is not None and "num_images" in schema.input_names()
+    return (Path(model) / "spec.json").is_file()
+
+
+def _draw_grid(model: str, n: int, seed: int, out: Path | None) -> None:
+    """Draw ``n`` images with ``seed`` from an image generator (the served model's answer, for a URI) and write their
+    grid to ``out``.
+
+    Raises:
+        GenForgeError: no ``out``, ``n`` the model refuses, or an unreadable model.
+    """
+    import numpy as np
+
+    from genforge.image.grid import grid, save_png
+
+    if out is None:
+        raise GenForgeError("an image generator writes a PNG grid: give --out, such as --out grid.png")
+    if _is_uri(model):
+        import base64
+        import io
+
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+        from PIL import Image
+
+        from genforge.core.tracking import load_pyfunc
+
+        try:
+            frame = load_pyfunc(model).predict(pd.DataFrame({"num_images": [n], "seed": [seed]}))
+        except MlflowException as e:
+            raise GenForgeError(e.message) from None
+        images = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(b)))) for b in frame["image"]])
+    else:
+        from genforge.image.sampling import generate as draw
+        from genforge.image.store import load_generator
+
+        network, spec = load_generator(model)
+        try:
+            images = draw(network, spec, n, seed)
+        except ValueError as e:
+            raise GenForgeError(str(e)) from None
+    save_png(grid(images if images.ndim == 4 else images[..., None], columns=min(n, 10)), out)
 
 
 def _generate(model: str, prompt: str, *, max_new_tokens: int, temperature: float, top_k: int, top_p: float,
@@ -67,7 +129,7 @@ def _generate(model: str, prompt: str, *, max_new_tokens: int, temperature: floa
     Raises:
         GenForgeError: the model refuses the input (its message), or ``model`` is neither a folder nor a URI.
     """
-    if "://" in model or model.startswith(("models:/", "runs:/")):
+    if _is_uri(model):
         import pandas as pd
         from mlflow.exceptions import MlflowException
 

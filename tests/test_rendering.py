@@ -57,7 +57,7 @@ def test_every_dvc_plot_declares_its_axes():
                 axes[Path(path).name] = (spec["encoding"]["x"]["field"], y, spec["title"]["text"])
     assert axes["train_history.csv"][:2] == ("epoch", "val_loss")
     assert axes["train_steps.csv"][:2] == ("step", "loss")
-    assert axes["optimize_tradeoff.csv"][:2] == ("size_bytes", "bits_per_unit")
+    assert axes["optimize_tradeoff.csv"][:2] == ("size_bytes", "test_score")
     assert all(title for _, _, title in axes.values())
 
 

@@ -415,6 +415,9 @@ def _describe(err: ValidationError, source: Path) -> str:
         key = ".".join(loc) or "<top level>"
         got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
         msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
+        if e["type"] == "union_tag_invalid":  # a generator whose modality is not registered
+            key, got = f"{key}.modality", ""
+            msg = f"unknown modality {e['ctx']['tag']!r}; registered: {', '.join(MODALITIES)}"
         lines.append(f"  {key}: {msg}{got}")
     return f"{source}: invalid parameters:\n" + "\n".join(lines)
 

@@ -16,6 +16,7 @@ from genforge import GenForgeError
 # modality name -> module that defines MODALITY
 MODALITIES: dict[str, str] = {
     "text": "genforge.text.modality",
+    "image": "genforge.image.modality",
 }
 
 

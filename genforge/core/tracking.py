@@ -339,6 +339,16 @@ def log_table(run_id: str, columns: Mapping[str, list], artifact_file: str) -> N
     _client(run_id).log_table(run_id, data=dict(columns), artifact_file=artifact_file)
 
 
+def log_image(run_id: str, image, key: str, step: int) -> None:
+    """Log ``image`` (``uint8 (H, W)`` or ``(H, W, 3)``) as step ``step`` of the run's image series ``key``, which
+    the MLflow UI shows with a step slider (``MlflowClient.log_image`` with ``key`` and ``step``)."""
+    import numpy as np
+
+    image = np.asarray(image)
+    _client(run_id).log_image(run_id, image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image,
+                              key=key, step=step)
+
+
 def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
     """Copy a local file into the run's artifacts."""
     _client(run_id).log_artifact(run_id, str(path), artifact_path)
@@ -356,18 +366,21 @@ def log_artifact_as(run_id: str, path: str | Path, artifact_file: str) -> None:
 
 
 EPOCH_SAMPLES = "samples/epochs.json"  # the per-epoch samples table of a training run
+EPOCH_IMAGES = "samples"  # the per-epoch sample grids of an image generator's training run (an image series)
 # The per-epoch curves' key prefix. The MLflow UI (3.x) draws one chart per metric, in sections named by the key up to
 # its last "/", sorted by name, with the unprefixed keys ("Model metrics") last: under this prefix the curves come
 # before every section of one-off figures but "adaptability".
 CURVES = "curves/"
 
 
-def epoch_logger(run_id: str, sample_fn=None):
+def epoch_logger(run_id: str, sample_fn=None, image_fn=None):
     """A Keras callback that logs every epoch's logs (``loss``, ``val_loss``, ``accuracy``, ...) to the run as
-    ``curves/loss``, ... (:data:`CURVES`) with ``step=epoch`` and, if ``sample_fn(model) -> str`` is given, appends
+    ``curves/loss``, ... (:data:`CURVES`) with ``step=epoch``. If ``sample_fn(model) -> str`` is given, it appends
     the row ``(epoch, sample)`` to the run's table :data:`EPOCH_SAMPLES` (``MlflowClient.log_table`` appends to an
     existing table), which the MLflow UI shows for several runs side by side
-    (``MlflowClient().load_table(experiment_id, EPOCH_SAMPLES, run_ids)`` reads them together)."""
+    (``MlflowClient().load_table(experiment_id, EPOCH_SAMPLES, run_ids)`` reads them together); if
+    ``image_fn(model) -> uint8 image`` is given, it logs the image as step ``epoch`` of the series
+    :data:`EPOCH_IMAGES` (:func:`log_image`)."""
     import keras
 
     class MlflowEpochLogger(keras.callbacks.Callback):
@@ -376,6 +389,8 @@ def epoch_logger(run_id: str, sample_fn=None):
                         step=epoch + 1)
             if sample_fn is not None:
                 log_table(run_id, {"epoch": [epoch + 1], "sample": [sample_fn(self.model)]}, EPOCH_SAMPLES)
+            if image_fn is not None:
+                log_image(run_id, image_fn(self.model), EPOCH_IMAGES, epoch + 1)
 
     return MlflowEpochLogger()
 
@@ -385,6 +400,20 @@ def model_code(modality: str) -> list[Path]:
     ``genforge/core`` and ``genforge/<modality>`` (each a declared dependency of the register stage in dvc.yaml)."""
     package = Path(__file__).parents[1]
     return [package / "__init__.py", package / "core", package / modality]
+
+
+def pinned(names) -> list[str]:
+    """``name==version`` of each installed distribution of ``names`` (those not installed are left out): the
+    ``pip_requirements`` of a logged model, pinned to what trained it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    for name in names:
+        try:
+            reqs.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return reqs
 
 
 def log_model(run_id: str, *, python_model: Path, artifacts: Mapping[str, str], signature,

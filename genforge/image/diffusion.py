@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from genforge.image.models import check_halvings, to_uint8
+from genforge.image.models import check_halvings
+from genforge.image.sampling import generate
 
 
 def alpha_bars(schedule: str, timesteps: int) -> np.ndarray:
@@ -49,8 +50,9 @@ def ddim_step(x_t, eps, alpha_bar_t: float, alpha_bar_prev: float, clip: bool = 
     return math.sqrt(alpha_bar_prev) * x0 + math.sqrt(1 - alpha_bar_prev) * eps
 
 
-def _step_embedding(t, dim: int):
-    """Sinusoidal embedding of integer steps ``(B,)`` -> ``(B, dim)``."""
+def step_embedding(t, dim: int):
+    """Sinusoidal embedding (Vaswani et al. 2017, as in Ho et al. 2020) of integer steps ``(B,)`` ->
+    ``float32 (B, dim)``: ``sin`` then ``cos`` of ``t * 10000^(-i / (dim / 2))``."""
     half = dim // 2
     freqs = tf.exp(-math.log(10000.0) * tf.range(half, dtype=tf.float32) / half)
     angles = tf.cast(t, tf.float32)[:, None] * freqs[None, :]
@@ -96,7 +98,7 @@ class Diffusion(keras.Model):
         super().__init__(**kwargs)
         check_halvings(image_shape, len(widths) - 1, "one halving between widths")
         self.image_shape, self.timesteps, self.embedding_dim = tuple(image_shape), timesteps, embedding_dim
-        self.alpha_bar = alpha_bars(schedule, timesteps)
+        self.schedule, self.alpha_bar = schedule, alpha_bars(schedule, timesteps)
         self._alpha_bar = tf.constant(self.alpha_bar, tf.float32)
         self.denoiser = unet(image_shape, widths, embedding_dim)
         self.noise = keras.random.SeedGenerator(seed)
@@ -108,7 +110,7 @@ class Diffusion(keras.Model):
 
     def predict_noise(self, x_t, t):
         """The denoiser's noise estimate for images ``x_t`` at integer steps ``t`` (0-based, ``(B,)``)."""
-        return self.denoiser([x_t, _step_embedding(t, self.embedding_dim)])
+        return self.denoiser([x_t, step_embedding(t, self.embedding_dim)])
 
     def _loss(self, batch):
         images = batch[0] if isinstance(batch, tuple) else batch
@@ -131,13 +133,17 @@ class Diffusion(keras.Model):
         self.tracker.update_state(self._loss(batch))
         return {"loss": self.tracker.result()}
 
+    @property
+    def network(self) -> keras.Model:
+        """The denoising U-Net: ``[x_t, step embedding]`` -> predicted noise."""
+        return self.denoiser
+
+    def spec(self, steps: int = 50) -> dict:
+        """How :func:`genforge.image.sampling.generate` drives :attr:`network` (``steps`` DDIM steps)."""
+        return {"arch": "diffusion", "image_shape": list(self.image_shape), "timesteps": self.timesteps,
+                "schedule": self.schedule, "sampling_steps": steps, "embedding_dim": self.embedding_dim}
+
     def generate(self, n: int, seed: int, steps: int = 50) -> np.ndarray:
         """``n`` images ``uint8 (n, H, W, C)`` by ``steps`` DDIM steps from Gaussian noise of ``seed``, over evenly
-        spaced steps of the training schedule."""
-        x = np.random.default_rng(seed).standard_normal((n, *self.image_shape)).astype(np.float32)
-        ts = np.linspace(self.timesteps - 1, 0, steps).round().astype(int)
-        for i, t in enumerate(ts):
-            eps = self.predict_noise(tf.constant(x), tf.fill((n,), int(t))).numpy()
-            prev = self.alpha_bar[ts[i + 1]] if i + 1 < len(ts) else 1.0
-            x = ddim_step(x, eps, self.alpha_bar[t], prev).astype(np.float32)
-        return to_uint8(x, (-1.0, 1.0))
+        spaced steps of the training schedule (:func:`genforge.image.sampling.ddim_sample`)."""
+        return generate(self.network, self.spec(steps), n, seed)

@@ -2,8 +2,9 @@
 :func:`genforge.core.trainer.fit`): a variational autoencoder and a DCGAN.
 
 Images enter as ``float32 (B, H, W, C)``: in [0, 1] for the VAE, in [-1, 1] for the GAN (:data:`RANGES`); ``H`` and
-``W`` must be divisible by ``2 ** len(widths)`` (each block halves them). :func:`to_uint8` turns either range back
-into pixels.
+``W`` must be divisible by ``2 ** len(widths)`` (each block halves them).
+:func:`genforge.image.sampling.to_uint8` turns either range back into pixels. Each model's ``network`` and
+``spec()`` are what :mod:`genforge.image.sampling` draws from and what the train stage saves.
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from genforge.image.sampling import generate, to_uint8  # noqa: F401 (to_uint8: part of this module's interface)
+
 RANGES = {"vae": (0.0, 1.0), "gan": (-1.0, 1.0)}  # the pixel range each model trains on
-
-
-def to_uint8(images, value_range: tuple[float, float]) -> np.ndarray:
-    """``float (N, H, W, C)`` images in ``value_range`` as ``uint8`` pixels (clipped, rounded)."""
-    low, high = value_range
-    unit = (np.asarray(images, dtype=np.float64) - low) / (high - low)
-    return np.clip(np.rint(unit * 255), 0, 255).astype(np.uint8)
 
 
 def check_halvings(image_shape: tuple[int, int, int], halvings: int, why: str = "one halving per width in widths"):
@@ -50,21 +46,23 @@ class VAE(keras.Model):
     """
 
     def __init__(self, image_shape, *, latent_dim: int = 16, widths=(32, 64), decoder: str = "conv",
-                 likelihood: str = "bernoulli", sigma: float = 0.1, mlp_hidden=(512,), seed: int = 0, **kwargs):
+                 likelihood: str = "bernoulli", sigma: float = 0.1, mlp_hidden=(512,), num_classes: int = 0,
+                 seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if decoder not in ("conv", "mlp") or likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"decoder must be conv or mlp and likelihood bernoulli or gaussian, got {decoder!r} "
                              f"and {likelihood!r}")
         check_halvings(image_shape, len(widths))
         self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
-        self.likelihood, self.sigma = likelihood, sigma
+        self.likelihood, self.sigma, self.num_classes = likelihood, sigma, num_classes
         self.encoder = self._encoder(widths)
         self.decoder = self._conv_decoder(widths) if decoder == "conv" else self._mlp_decoder(mlp_hidden)
         self.noise = keras.random.SeedGenerator(seed)
         self.trackers = [_mean("loss"), _mean("reconstruction"), _mean("kl")]
 
     def _encoder(self, widths) -> keras.Model:
-        x = inputs = keras.Input(self.image_shape)
+        h, w, c = self.image_shape
+        x = inputs = keras.Input((h, w, c + self.num_classes))
         for width in widths:
             x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
         return keras.Model(inputs, layers.Dense(2 * self.latent_dim)(layers.Flatten()(x)), name="encoder")
@@ -72,7 +70,7 @@ class VAE(keras.Model):
     def _conv_decoder(self, widths) -> keras.Model:
         h, w, c = self.image_shape
         scale = 2 ** len(widths)
-        x = inputs = keras.Input((self.latent_dim,))
+        x = inputs = keras.Input((self.latent_dim + self.num_classes,))
         x = layers.Dense(h // scale * w // scale * widths[-1], activation="relu")(x)
         x = layers.Reshape((h // scale, w // scale, widths[-1]))(x)
         for width in reversed(widths):
@@ -80,7 +78,7 @@ class VAE(keras.Model):
         return keras.Model(inputs, layers.Conv2D(c, 3, padding="same")(x), name="decoder")
 
     def _mlp_decoder(self, hidden) -> keras.Model:
-        x = inputs = keras.Input((self.latent_dim,))
+        x = inputs = keras.Input((self.latent_dim + self.num_classes,))
         for units in hidden:
             x = layers.Dense(units, activation="sigmoid")(x)
         x = layers.Dense(math.prod(self.image_shape))(x)
@@ -90,21 +88,25 @@ class VAE(keras.Model):
     def metrics(self):
         return self.trackers
 
-    def call(self, images):
+    def call(self, images, labels=None):
         """The decoded mean of each image's posterior mean: a reconstruction in [0, 1]."""
-        mean, _ = tf.split(self.encoder(images), 2, axis=-1)
-        return self.decode(mean)
+        onehot, planes = conditioning(labels, self.num_classes, self.image_shape)
+        mean, _ = tf.split(self.encoder(_join(images, planes)), 2, axis=-1)
+        return self.decode(_join(mean, onehot))
 
     def decode(self, z):
-        """Latents ``(B, latent_dim)`` -> images ``float32 (B, H, W, C)`` in [0, 1] (the likelihood's mean)."""
+        """Latents ``(B, latent_dim [+ num_classes one-hot])`` -> images ``float32 (B, H, W, C)`` in [0, 1] (the
+        likelihood's mean)."""
         out = self.decoder(z)
         return tf.sigmoid(out) if self.likelihood == "bernoulli" else tf.clip_by_value(out, 0.0, 1.0)
 
-    def negative_elbo(self, images) -> tuple[tf.Tensor, tf.Tensor]:
-        """Per-image reconstruction NLL and KL, nats, each ``(B,)``, with one posterior sample."""
-        mean, log_var = tf.split(self.encoder(images), 2, axis=-1)
+    def negative_elbo(self, images, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-image reconstruction NLL and KL, nats, each ``(B,)``, with one posterior sample; a conditional model
+        reads ``labels`` ``int (B,)``."""
+        onehot, planes = conditioning(labels, self.num_classes, self.image_shape)
+        mean, log_var = tf.split(self.encoder(_join(images, planes)), 2, axis=-1)
         z = mean + tf.exp(0.5 * log_var) * keras.random.normal(tf.shape(mean), seed=self.noise)
-        out = self.decoder(z)
+        out = self.decoder(_join(z, onehot))
         if self.likelihood == "bernoulli":
             nll = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=out)
         else:
@@ -112,30 +114,57 @@ class VAE(keras.Model):
         kl = -0.5 * tf.reduce_sum(1 + log_var - mean ** 2 - tf.exp(log_var), axis=-1)
         return tf.reduce_sum(nll, axis=[1, 2, 3]), kl
 
-    def _terms(self, images):
-        images = images[0] if isinstance(images, tuple) else images  # (images, labels) batches: labels unused
-        reconstruction, kl = (tf.reduce_mean(v) for v in self.negative_elbo(images))
+    def _terms(self, batch):
+        images, labels = batch if isinstance(batch, tuple) else (batch, None)
+        reconstruction, kl = (tf.reduce_mean(v) for v in self.negative_elbo(images, labels))
         return reconstruction + kl, reconstruction, kl
 
-    def train_step(self, images):
+    def train_step(self, batch):
         with tf.GradientTape() as tape:
-            loss, reconstruction, kl = self._terms(images)
+            loss, reconstruction, kl = self._terms(batch)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
         return self._report(loss, reconstruction, kl)
 
-    def test_step(self, images):
-        return self._report(*self._terms(images))
+    def test_step(self, batch):
+        return self._report(*self._terms(batch))
 
     def _report(self, *values):
         for tracker, value in zip(self.trackers, values, strict=True):
             tracker.update_state(value)
         return {t.name: t.result() for t in self.trackers}
 
-    def generate(self, n: int, seed: int) -> np.ndarray:
-        """``n`` images ``uint8 (n, H, W, C)`` decoded from prior draws ``z ~ N(0, I)`` of ``seed``."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
-        return to_uint8(self.decode(z).numpy(), RANGES["vae"])
+    @property
+    def network(self) -> keras.Model:
+        """The decoder: latents (and one-hot classes) -> logits (bernoulli) or means (gaussian)."""
+        return self.decoder
+
+    def spec(self, temperature: float = 1.0) -> dict:
+        """How :func:`genforge.image.sampling.generate` drives :attr:`network`."""
+        return {"arch": "vae", "image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
+                "num_classes": self.num_classes, "temperature": temperature,
+                "output": "logits" if self.likelihood == "bernoulli" else "mean", "sigma": self.sigma}
+
+    def generate(self, n: int, seed: int, labels=None, temperature: float = 1.0) -> np.ndarray:
+        """``n`` images ``uint8 (n, H, W, C)`` decoded from prior draws ``z ~ N(0, temperature^2 I)`` of ``seed``; a
+        conditional model draws ``labels`` (default: the classes in turn). Raises ``ValueError`` as
+        :func:`genforge.image.sampling.draw_inputs`."""
+        return generate(self.network, self.spec(temperature), n, seed, labels=labels)
+
+
+def conditioning(labels, num_classes: int, image_shape) -> tuple[tf.Tensor | None, tf.Tensor | None]:
+    """The class condition of a batch (Mirza & Osindero 2014): ``labels`` ``int (B,)`` as one-hot vectors
+    ``(B, num_classes)`` and as constant image planes ``(B, H, W, num_classes)``; ``(None, None)`` for an
+    unconditional model (``num_classes`` 0)."""
+    if not num_classes:
+        return None, None
+    onehot = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+    h, w, _ = image_shape
+    return onehot, tf.tile(onehot[:, None, None, :], [1, h, w, 1])
+
+
+def _join(x, condition):
+    return x if condition is None else tf.concat([x, condition], -1)
 
 
 class DCGAN(keras.Model):
@@ -190,23 +219,13 @@ class DCGAN(keras.Model):
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
 
-    def _conditioned(self, images, z, labels):
-        """The generator's input and the discriminator's inputs for real and generated images."""
-        if not self.num_classes:
-            return z, images, None
-        onehot = tf.one_hot(tf.cast(labels, tf.int32), self.num_classes)
-        h, w, _ = self.image_shape
-        planes = tf.tile(onehot[:, None, None, :], [1, h, w, 1])
-        return tf.concat([z, onehot], -1), tf.concat([images, planes], -1), planes
-
     def _terms(self, batch, training: bool):
         images, labels = batch if isinstance(batch, tuple) else (batch, None)
         z = keras.random.normal((tf.shape(images)[0], self.latent_dim), seed=self.noise)
-        g_input, real_input, planes = self._conditioned(images, z, labels)
-        fake = self.generator(g_input, training=training)
-        fake_input = fake if planes is None else tf.concat([fake, planes], -1)
-        d_real = self.discriminator(real_input, training=training)
-        d_fake = self.discriminator(fake_input, training=training)
+        onehot, planes = conditioning(labels, self.num_classes, self.image_shape)
+        fake = self.generator(_join(z, onehot), training=training)
+        d_real = self.discriminator(_join(images, planes), training=training)
+        d_fake = self.discriminator(_join(fake, planes), training=training)
         d_loss = self.bce(tf.ones_like(d_real), d_real) + self.bce(tf.zeros_like(d_fake), d_fake)
         return d_loss, self.bce(tf.ones_like(d_fake), d_fake)
 
@@ -227,19 +246,17 @@ class DCGAN(keras.Model):
         self.trackers[1].update_state(g_loss)
         return {t.name: t.result() for t in self.trackers}
 
-    def generate(self, n: int, seed: int, labels=None) -> np.ndarray:
-        """``n`` images ``uint8 (n, H, W, C)`` from noise of ``seed``; a conditional model draws ``labels`` (default:
-        the classes in turn, ``i % num_classes``).
+    @property
+    def network(self) -> keras.Model:
+        """The generator: noise (and one-hot classes) -> images in [-1, 1]."""
+        return self.generator
 
-        Raises:
-            ValueError: labels given to an unconditional model, or not ``n`` of them.
-        """
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
-        if self.num_classes:
-            labels = np.arange(n) % self.num_classes if labels is None else np.asarray(labels)
-            if labels.shape != (n,):
-                raise ValueError(f"give one label per image: {n}, got shape {labels.shape}")
-            z = np.concatenate([z, np.eye(self.num_classes, dtype=np.float32)[labels]], -1)
-        elif labels is not None:
-            raise ValueError("this generator is not class-conditional (num_classes 0): it takes no labels")
-        return to_uint8(self.generator(z, training=False).numpy(), RANGES["gan"])
+    def spec(self, temperature: float = 1.0) -> dict:
+        """How :func:`genforge.image.sampling.generate` drives :attr:`network`."""
+        return {"arch": "gan", "image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
+                "num_classes": self.num_classes, "temperature": temperature, "output": "tanh"}
+
+    def generate(self, n: int, seed: int, labels=None, temperature: float = 1.0) -> np.ndarray:
+        """``n`` images ``uint8 (n, H, W, C)`` from noise of ``seed``; a conditional model draws ``labels``
+        (default: the classes in turn). Raises ``ValueError`` as :func:`genforge.image.sampling.draw_inputs`."""
+        return generate(self.network, self.spec(temperature), n, seed, labels=labels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -14,13 +13,7 @@ from genforge.text.sampling import DEFAULTS
 
 def pip_requirements() -> list[str]:
     """The packages a served model needs, pinned to the versions installed here (genforge travels as code)."""
-    reqs = []
-    for name in ("keras", "tensorflow-cpu", "numpy", "pandas", "mlflow"):
-        try:
-            reqs.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            continue
-    return reqs
+    return tracking.pinned(("keras", "tensorflow-cpu", "numpy", "pandas", "mlflow"))
 
 
 class TextGenerator(mlflow.pyfunc.PythonModel):

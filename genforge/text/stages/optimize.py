@@ -10,6 +10,7 @@ from pathlib import Path
 from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.plots import tradeoff_plot
 from genforge.core.trainer import set_threads
 from genforge.text.data import load_tokens
 from genforge.text.efficiency import step_latency
@@ -25,7 +26,7 @@ LITERT_FOLDER = "litert"
 KERAS_INT8_GPT = ("Keras's quantize('int8') of a GPT does not load back: the Dense layers inside its blocks are "
                   "rebuilt unquantized")
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "cross_entropy", "bits_per_unit",
-           "accuracy", "bits_change_pct", "size_ratio", "speedup")
+           "accuracy", "bits_change_pct", "size_ratio", "speedup", "test_score")
 
 
 def _measure(stepper, model, test, job: Job, unit: str) -> dict:
@@ -34,31 +35,8 @@ def _measure(stepper, model, test, job: Job, unit: str) -> dict:
     metrics = score(model, test, context=job.evaluate.context, unit=unit)
     bits = metrics.get("bits_per_character", metrics.get("bits_per_byte"))
     return {**step_latency(stepper, tokens=job.optimize.latency_tokens, first_token=int(test[0])),
-            "cross_entropy": metrics["cross_entropy"], "bits_per_unit": bits, "accuracy": metrics["accuracy"]}
-
-
-def _tradeoff_plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, x, label in ((axes[0], "size_bytes", "file size (bytes, log scale)"),
-                         (axes[1], "latency_ms_p50", "batch-1 latency per token (ms, log scale)")):
-        for row in rows:
-            ax.scatter(row[x], row["bits_per_unit"])
-            ax.annotate(row["variant"], (row[x], row["bits_per_unit"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("test bits per unit")
-        ax.grid(alpha=0.3)
-    fig.suptitle("optimize: size, latency and test bits per unit of each variant")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+            "cross_entropy": metrics["cross_entropy"], "bits_per_unit": bits, "accuracy": metrics["accuracy"],
+            "test_score": bits}  # the y of dvc.yaml's trade-off plot, every modality's ranked test figure
 
 
 def optimize(job: Job) -> dict:
@@ -138,7 +116,8 @@ def optimize(job: Job) -> dict:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    _tradeoff_plot(rows, metrics_dir / "optimize_tradeoff.png")
+    tradeoff_plot(rows, "bits_per_unit", "test bits per unit", "batch-1 latency per token (ms, log scale)",
+                  metrics_dir / "optimize_tradeoff.png")
 
     run_id = read_json(trained / tracking.RUN_FILE)["run_id"]
     numbers = {f"{row['variant']}/{k}": v for row in rows for k, v in row.items() if isinstance(v, int | float)}

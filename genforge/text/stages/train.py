@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -14,6 +13,7 @@ from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, md5_file, write_json
+from genforge.core.plots import write_curves
 from genforge.core.runs import training_run
 from genforge.core.trainer import distribution_strategy, is_chief, set_threads
 from genforge.text.data import check_length, load_tokens
@@ -21,28 +21,6 @@ from genforge.text.models import save_generator
 from genforge.text.sampling import generate
 from genforge.text.tokenizers import load_tokenizer
 from genforge.text.training import build_generator, fit_generator
-
-
-def _loss_plot(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["loss"] for h in history], marker="o", label="train loss")
-    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="val loss")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats/token)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def train(job: Job) -> dict:
@@ -136,16 +114,8 @@ def _write_outputs(job: Job, model, tokenizer, state, run_id: str, seconds: floa
         "peak_rss_mib": round(peak_rss_mib(), 1),
     }
     write_json(metrics_dir / "train.json", summary)
-    with atomic_path(metrics_dir / "train_history.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["epoch", "loss", "val_loss", "accuracy", "val_accuracy"],
-                                extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    with atomic_path(metrics_dir / "train_steps.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "loss"])
-        writer.writerows(state.step_losses)
-    _loss_plot(rows, metrics_dir / "train_loss.png")  # empty axes after 0 epochs: DVC expects the file
+    write_curves(metrics_dir, rows, state.step_losses, ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"],
+                 [("loss", "train loss"), ("val_loss", "val loss")], "cross-entropy (nats/token)")
     tracking.log_artifact(run_id, metrics_dir / "train_loss.png", "plots")
     tracking.log_metrics(run_id, {k: v for k, v in summary.items() if v is not None}, prefix="train/")
     return summary

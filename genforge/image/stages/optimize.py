@@ -1,0 +1,95 @@
+"""optimize: export the trained generator network to LiteRT (float32, float16, int8), measure every variant by the
+evaluate stage's FID and KID, its size and its latency, and ship the one ``optimize.method`` names."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from genforge.core import tracking
+from genforge.core.config import Job
+from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.plots import tradeoff_plot
+from genforge.core.trainer import set_threads
+from genforge.image.data import load_split
+from genforge.image.evaluation import generation_speed, scores
+from genforge.image.features import embed
+from genforge.image.litert import LiteRTNetwork, export
+from genforge.image.sampling import generate
+from genforge.image.stages.preprocess import FEATURE_NET
+from genforge.image.store import GENERATOR, SPEC, load_generator
+
+COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "fid", "kid", "fid_change_pct",
+           "size_ratio", "speedup", "test_score")
+LITERT_FOLDER = "litert"
+
+
+def optimize(job: Job) -> dict:
+    """Write ``paths.optimized`` (the trained folder, plus ``litert/generator_<kind>.tflite`` for each
+    ``optimize.litert`` kind; with ``optimize.method`` ``litert_<kind>``, its spec names that file as the network
+    the later stages use) and ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``.
+
+    Every variant (``dense``: the Keras network; each LiteRT kind) draws ``optimize.num_samples`` images with seed
+    ``seed`` that are scored against as many test images (:func:`genforge.image.evaluation.scores`) and timed at
+    batch 1; ``fid_change_pct``, ``size_ratio`` and ``speedup`` compare it with ``dense``; ``test_score`` is its FID.
+    """
+    set_threads(job.train)
+    import keras
+
+    cfg = job.optimize
+    trained, metrics_dir, processed = Path(job.paths.trained), Path(job.paths.metrics), Path(job.paths.processed)
+    network, spec = load_generator(trained)
+    feature_net = keras.saving.load_model(processed / FEATURE_NET, compile=False)
+    test, _ = load_split(processed / "test.npz")
+    n = min(cfg.num_samples, len(test))
+    real = embed(feature_net, test[:n])
+    kinds = sorted(set(cfg.litert) | ({cfg.method.removeprefix("litert_")} if cfg.method != "none" else set()))
+    rows = []
+
+    def add(variant: str, path: Path, net) -> None:
+        s = scores(feature_net, real, generate(net, spec, n, job.seed), num_classes=len(spec["classes"]),
+                   k=job.evaluate.k, kid_subsets=job.evaluate.kid_subsets,
+                   kid_subset_size=min(job.evaluate.kid_subset_size, n), seed=job.seed)
+        speed = generation_speed(net, spec, batch=1, runs=job.evaluate.latency_runs, seed=job.seed)
+        rows.append({"variant": variant, "file": path.name, "size_bytes": path.stat().st_size, "fid": s["fid"],
+                     "kid": s["kid"], "test_score": s["fid"], "latency_ms_p50": speed["latency_ms_p50"],
+                     "latency_ms_p95": speed["latency_ms_p95"]})
+
+    with atomic_path(job.paths.optimized, is_dir=True) as tmp:
+        shutil.copytree(trained, tmp, dirs_exist_ok=True)
+        add("dense", tmp / GENERATOR, network)
+        (tmp / LITERT_FOLDER).mkdir()
+        for kind in kinds:
+            path = tmp / LITERT_FOLDER / f"generator_{kind}.tflite"
+            path.write_bytes(export(network, kind))
+            add(f"litert_{kind}", path, LiteRTNetwork(path))
+        if cfg.method != "none":
+            write_json(tmp / SPEC, {**spec, "network": f"{LITERT_FOLDER}/generator_{cfg.method[7:]}.tflite"})
+    dense = rows[0]
+    for row in rows:
+        row["fid_change_pct"] = 100 * (row["fid"] / dense["fid"] - 1)
+        row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
+        row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
+    _write(job, rows, metrics_dir)
+    chosen = next(r for r in rows if r["variant"] == (cfg.method if cfg.method != "none" else "dense"))
+    return {"method": cfg.method, "fid": round(chosen["fid"], 3), "fid_change_pct": round(chosen["fid_change_pct"], 2),
+            "size_bytes": chosen["size_bytes"], "variants": len(rows)}
+
+
+def _write(job: Job, rows: list[dict], metrics_dir: Path) -> None:
+    write_json(metrics_dir / "optimize.json", {"method": job.optimize.method, "num_samples": job.optimize.num_samples,
+                                               "variants": {r["variant"]: {k: v for k, v in r.items()
+                                                                           if k != "variant"} for r in rows}})
+    with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tradeoff_plot(rows, "fid", "FID (feature network)", "batch-1 latency per image (ms, log scale)",
+                  metrics_dir / "optimize_tradeoff.png")
+    run_id = read_json(Path(job.paths.trained) / tracking.RUN_FILE)["run_id"]
+    numbers = {f"{r['variant']}/{k}": v for r in rows for k, v in r.items() if isinstance(v, int | float)}
+    tracking.log_metrics(run_id, numbers, prefix="optimize/")
+    tracking.log_table(run_id, {c: [r.get(c) for r in rows] for c in COLUMNS}, "optimize/tradeoff.json")
+    tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
+    tracking.set_tags(run_id, {"optimize.method": job.optimize.method})
