@@ -82,7 +82,8 @@ def tiny_image_generator(gen: dict) -> dict:
                                           "learning_rate": 0.01})
     gen["train"].update(widths=[8], latent_dim=4, batch_size=16, epochs=2, steps_per_epoch=5, val_batches=1,
                         checkpoint_steps=0, grid_images=9)
-    gen["optimize"].update(num_samples=20, litert=["float16", "int8"])
+    gen["optimize"].update(num_samples=20, litert=["float16", "int8"], method="pruned")
+    gen["optimize"]["prune"].update(sparsity=0.5, steps=4, schedule_steps=2, frequency=1)
     gen["evaluate"].update(num_samples=24, kid_subsets=5, kid_subset_size=10, memorization_samples=10,
                            memorization_k=5, pairs=3, grid_images=9, speed_batch=4, latency_runs=3)
     # a barely trained model is far from the floor: the gate here checks that the figures exist and are finite

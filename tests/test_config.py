@@ -128,10 +128,11 @@ def test_duplicate_yaml_key_is_refused(tmp_path):
 def test_every_profile_applies_and_validates(name):
     from genforge.cli import profile_overrides
 
-    args = profile_overrides(name, CHAR)
+    generator = IMAGE if name.startswith("image-") else CHAR  # a profile of the generator's modality
+    args = profile_overrides(name, generator)
     assert args[0] == "-S" and len(args) % 2 == 0
     sections = {a.split(".")[2] for a in args[1::2]}
-    assert all(a.startswith(f"generators.{CHAR}.") for a in args[1::2])
+    assert all(a.startswith(f"generators.{generator}.") for a in args[1::2])
     assert "train" in sections and sections <= {"preprocess", "train", "optimize", "evaluate", "register"}
     assert all("=" in a for a in args[1::2])
 

@@ -48,7 +48,10 @@ def test_every_stage_of_a_vae_and_the_served_model_draws_what_the_sampler_draws(
     assert stats["classes"] == 3 and stats["feature_net"]["source"] == "trained"
     assert preprocess(params, IMAGE)["feature_net"] == "reused"  # once per dataset and settings
     train(params, IMAGE)
-    assert optimize(params, IMAGE)["variants"] == 3  # dense, LiteRT float16 and int8
+    done = optimize(params, IMAGE)
+    assert done["variants"] == 4 and done["sparsity"] == pytest.approx(0.5, abs=0.02)  # dense, pruned, 2 LiteRT
+    shipped, _ = load_generator(root / f"models/optimized/{IMAGE}")  # method pruned: half of each kernel is 0
+    assert all(abs(float((w.numpy() == 0).mean()) - 0.5) < 0.05 for w in shipped.weights if w.path.endswith("kernel"))
     evaluate(params, IMAGE)
     result = json.loads((root / f"metrics/{IMAGE}/evaluate.json").read_text())
     for key in ("fid", "kid", "kid_std", "coverage", "classifier_score"):

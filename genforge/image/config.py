@@ -77,8 +77,25 @@ class Train(Section):
     grid_images: int = Field(ge=0)  # the fixed-seed sample grid logged after each epoch (0 = none)
 
 
+class Prune(Section):
+    sparsity: float = Field(ge=0, lt=1)  # share of zeros in every kernel; 0 = no pruning
+    steps: int = Field(ge=1)  # fine-tuning steps (vae, diffusion; the gan is pruned at once)
+    schedule_steps: int = Field(ge=1)  # steps over which the sparsity rises to `sparsity`
+    frequency: int = Field(ge=1)  # steps between mask updates
+    power: float = Field(gt=0)  # exponent of the polynomial schedule (Zhu & Gupta 2018: 3)
+    learning_rate: float = Field(gt=0)  # Adam's rate of the fine-tune
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Prune:
+        if self.schedule_steps > self.steps:
+            raise ValueError(f"prune.schedule_steps ({self.schedule_steps}) must be at most prune.steps "
+                             f"({self.steps})")
+        return self
+
+
 class Optimize(Section):
-    method: Literal["none", "litert_float16", "litert_int8"]  # the variant shipped and evaluated
+    method: Literal["none", "pruned", "litert_float16", "litert_int8"]  # the variant shipped and evaluated
+    prune: Prune
     litert: list[Literal["float32", "float16", "int8"]]  # LiteRT variants of the generator network, each measured
     num_samples: int = Field(ge=2)  # samples each variant is scored on (FID, KID)
 
@@ -124,9 +141,10 @@ with warnings.catch_warnings():
         @model_validator(mode="after")
         def _fits(self) -> ImageGenerator:
             h, w = self.preprocess.size
-            halvings = len(self.train.widths)
+            # one halving per width; the diffusion U-Net halves between its widths
+            halvings = len(self.train.widths) - (self.train.arch == "diffusion")
             if h % 2 ** halvings or w % 2 ** halvings:
-                raise ValueError(f"train.widths: {halvings} stride-2 blocks need preprocess.size ({h}x{w}) divisible "
+                raise ValueError(f"train.widths: {halvings} halvings need preprocess.size ({h}x{w}) divisible "
                                  f"by {2 ** halvings}; resize the images or use fewer widths")
             if self.evaluate.kid_subset_size > self.evaluate.num_samples:
                 raise ValueError(f"evaluate.kid_subset_size ({self.evaluate.kid_subset_size}) exceeds "

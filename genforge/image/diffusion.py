@@ -86,7 +86,7 @@ def unet(image_shape, widths=(32, 64), embedding_dim: int = 64) -> keras.Model:
         if i < len(widths) - 1:
             x = layers.UpSampling2D()(x)
         x = _residual(layers.Concatenate()([x, skips[i]]), emb, width)
-    out = layers.Conv2D(image_shape[-1], 3, padding="same", kernel_initializer="zeros")(x)
+    out = layers.Conv2D(image_shape[-1], 3, padding="same", kernel_initializer="zeros", dtype="float32")(x)
     return keras.Model([inputs, emb_in], out, name="unet")
 
 

@@ -41,8 +41,10 @@ class VAE(keras.Model):
     convolution per width in reverse, a 3x3 convolution to the channels; ``mlp``: dense sigmoid layers
     (``mlp_hidden``) then a dense layer to every pixel (the multilayer perceptron with sigmoid units of the seed).
     The decoder gives per-pixel logits of a Bernoulli (``likelihood="bernoulli"``) or the mean of a Gaussian of
-    standard deviation ``sigma`` (``"gaussian"``). The loss is the negative ELBO in nats per image: the reconstruction
-    negative log-likelihood summed over pixels, plus ``KL(q(z|x) || N(0, I))``.
+    standard deviation ``sigma`` (``"gaussian"``). Under a mixed dtype policy every network's last layer computes in
+    float32 (Keras's mixed-precision guide), so that the losses and the sampling see float32. The loss is the
+    negative ELBO in nats per image: the reconstruction negative log-likelihood summed over pixels, plus
+    ``KL(q(z|x) || N(0, I))``.
     """
 
     def __init__(self, image_shape, *, latent_dim: int = 16, widths=(32, 64), decoder: str = "conv",
@@ -65,7 +67,8 @@ class VAE(keras.Model):
         x = inputs = keras.Input((h, w, c + self.num_classes))
         for width in widths:
             x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
-        return keras.Model(inputs, layers.Dense(2 * self.latent_dim)(layers.Flatten()(x)), name="encoder")
+        return keras.Model(inputs, layers.Dense(2 * self.latent_dim, dtype="float32")(layers.Flatten()(x)),
+                           name="encoder")
 
     def _conv_decoder(self, widths) -> keras.Model:
         h, w, c = self.image_shape
@@ -75,13 +78,13 @@ class VAE(keras.Model):
         x = layers.Reshape((h // scale, w // scale, widths[-1]))(x)
         for width in reversed(widths):
             x = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu")(x)
-        return keras.Model(inputs, layers.Conv2D(c, 3, padding="same")(x), name="decoder")
+        return keras.Model(inputs, layers.Conv2D(c, 3, padding="same", dtype="float32")(x), name="decoder")
 
     def _mlp_decoder(self, hidden) -> keras.Model:
         x = inputs = keras.Input((self.latent_dim + self.num_classes,))
         for units in hidden:
             x = layers.Dense(units, activation="sigmoid")(x)
-        x = layers.Dense(math.prod(self.image_shape))(x)
+        x = layers.Dense(math.prod(self.image_shape), dtype="float32")(x)
         return keras.Model(inputs, layers.Reshape(self.image_shape)(x), name="decoder")
 
     @property
@@ -199,7 +202,8 @@ class DCGAN(keras.Model):
         for width in reversed(widths):
             x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
             x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-        return keras.Model(inputs, layers.Conv2D(c, 5, padding="same", activation="tanh")(x), name="generator")
+        out = layers.Conv2D(c, 5, padding="same", activation="tanh", dtype="float32")(x)
+        return keras.Model(inputs, out, name="generator")
 
     def _discriminator(self, widths, dropout: float) -> keras.Model:
         h, w, c = self.image_shape
@@ -207,7 +211,7 @@ class DCGAN(keras.Model):
         for width in widths:
             x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same")(x))
         x = layers.Dropout(dropout)(layers.Flatten()(x))
-        return keras.Model(inputs, layers.Dense(1)(x), name="discriminator")
+        return keras.Model(inputs, layers.Dense(1, dtype="float32")(x), name="discriminator")
 
     @property
     def metrics(self):

@@ -18,7 +18,7 @@ from genforge.image.features import embed
 from genforge.image.litert import LiteRTNetwork, export
 from genforge.image.sampling import generate
 from genforge.image.stages.preprocess import FEATURE_NET
-from genforge.image.store import GENERATOR, SPEC, load_generator
+from genforge.image.store import ENCODER, GENERATOR, SPEC, load_generator
 
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "latency_ms_p95", "fid", "kid", "fid_change_pct",
            "size_ratio", "speedup", "test_score")
@@ -27,12 +27,16 @@ LITERT_FOLDER = "litert"
 
 def optimize(job: Job) -> dict:
     """Write ``paths.optimized`` (the trained folder, plus ``litert/generator_<kind>.tflite`` for each
-    ``optimize.litert`` kind; with ``optimize.method`` ``litert_<kind>``, its spec names that file as the network
-    the later stages use) and ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``.
+    ``optimize.litert`` kind; with ``optimize.method`` ``pruned``, its generator.keras is the pruned network; with
+    ``litert_<kind>``, its spec names that file as the network the later stages use) and
+    ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``.
 
-    Every variant (``dense``: the Keras network; each LiteRT kind) draws ``optimize.num_samples`` images with seed
-    ``seed`` that are scored against as many test images (:func:`genforge.image.evaluation.scores`) and timed at
-    batch 1; ``fid_change_pct``, ``size_ratio`` and ``speedup`` compare it with ``dense``; ``test_score`` is its FID.
+    With ``optimize.prune.sparsity`` > 0 the network is pruned (:func:`genforge.image.pruning.prune_network`) and the
+    LiteRT variants are exported from the pruned network (prune, then quantize); the sparsity reached per kernel
+    is in optimize.json. Every variant (``dense``: the Keras network; ``pruned``; each LiteRT kind) draws
+    ``optimize.num_samples`` images with seed ``seed`` that are scored against as many test images
+    (:func:`genforge.image.evaluation.scores`) and timed at batch 1; ``fid_change_pct``, ``size_ratio`` and
+    ``speedup`` compare it with ``dense``; ``test_score`` is its FID.
     """
     set_threads(job.train)
     import keras
@@ -44,7 +48,7 @@ def optimize(job: Job) -> dict:
     test, _ = load_split(processed / "test.npz")
     n = min(cfg.num_samples, len(test))
     real = embed(feature_net, test[:n])
-    kinds = sorted(set(cfg.litert) | ({cfg.method.removeprefix("litert_")} if cfg.method != "none" else set()))
+    kinds = sorted(set(cfg.litert) | ({cfg.method[7:]} if cfg.method.startswith("litert_") else set()))
     rows = []
 
     def add(variant: str, path: Path, net) -> None:
@@ -56,31 +60,53 @@ def optimize(job: Job) -> dict:
                      "kid": s["kid"], "test_score": s["fid"], "latency_ms_p50": speed["latency_ms_p50"],
                      "latency_ms_p95": speed["latency_ms_p95"]})
 
+    result = {"method": cfg.method, "num_samples": n, "prune": {"sparsity_target": cfg.prune.sparsity}}
     with atomic_path(job.paths.optimized, is_dir=True) as tmp:
         shutil.copytree(trained, tmp, dirs_exist_ok=True)
         add("dense", tmp / GENERATOR, network)
+        base = network
+        if cfg.prune.sparsity > 0:
+            base, result["prune"]["sparsity"] = _pruned(job, trained, network, spec)
+            (tmp / "pruned").mkdir()
+            base.save(tmp / "pruned" / GENERATOR)
+            add("pruned", tmp / "pruned" / GENERATOR, base)
+            if cfg.method == "pruned":
+                shutil.move(tmp / "pruned" / GENERATOR, tmp / GENERATOR)
+            shutil.rmtree(tmp / "pruned")
         (tmp / LITERT_FOLDER).mkdir()
         for kind in kinds:
             path = tmp / LITERT_FOLDER / f"generator_{kind}.tflite"
-            path.write_bytes(export(network, kind))
+            path.write_bytes(export(base, kind))
             add(f"litert_{kind}", path, LiteRTNetwork(path))
-        if cfg.method != "none":
+        if cfg.method.startswith("litert_"):
             write_json(tmp / SPEC, {**spec, "network": f"{LITERT_FOLDER}/generator_{cfg.method[7:]}.tflite"})
     dense = rows[0]
     for row in rows:
         row["fid_change_pct"] = 100 * (row["fid"] / dense["fid"] - 1)
         row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
         row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
-    _write(job, rows, metrics_dir)
+    result["variants"] = {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows}
+    _write(job, result, rows, metrics_dir)
     chosen = next(r for r in rows if r["variant"] == (cfg.method if cfg.method != "none" else "dense"))
-    return {"method": cfg.method, "fid": round(chosen["fid"], 3), "fid_change_pct": round(chosen["fid_change_pct"], 2),
+    return {"method": cfg.method, "sparsity": round(result["prune"].get("sparsity", {}).get("total", 0.0), 3),
+            "fid": round(chosen["fid"], 3), "fid_change_pct": round(chosen["fid_change_pct"], 2),
             "size_bytes": chosen["size_bytes"], "variants": len(rows)}
 
 
-def _write(job: Job, rows: list[dict], metrics_dir: Path) -> None:
-    write_json(metrics_dir / "optimize.json", {"method": job.optimize.method, "num_samples": job.optimize.num_samples,
-                                               "variants": {r["variant"]: {k: v for k, v in r.items()
-                                                                           if k != "variant"} for r in rows}})
+def _pruned(job: Job, trained: Path, network, spec: dict):
+    """The pruned network and its sparsity report (:func:`genforge.image.pruning.prune_network`)."""
+    import keras
+
+    from genforge.image.pruning import prune_network
+    from genforge.image.training import load_training_splits
+
+    encoder = keras.saving.load_model(trained / ENCODER, compile=False) if (trained / ENCODER).exists() else None
+    splits, classes = load_training_splits(job)
+    return prune_network(job, network, encoder, splits, len(classes), seed=job.seed + 1)
+
+
+def _write(job: Job, result: dict, rows: list[dict], metrics_dir: Path) -> None:
+    write_json(metrics_dir / "optimize.json", result)
     with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -89,6 +115,7 @@ def _write(job: Job, rows: list[dict], metrics_dir: Path) -> None:
                   metrics_dir / "optimize_tradeoff.png")
     run_id = read_json(Path(job.paths.trained) / tracking.RUN_FILE)["run_id"]
     numbers = {f"{r['variant']}/{k}": v for r in rows for k, v in r.items() if isinstance(v, int | float)}
+    numbers.update({f"prune/sparsity/{k}": v for k, v in result["prune"].get("sparsity", {}).items()})
     tracking.log_metrics(run_id, numbers, prefix="optimize/")
     tracking.log_table(run_id, {c: [r.get(c) for r in rows] for c in COLUMNS}, "optimize/tradeoff.json")
     tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
