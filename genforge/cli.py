@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -71,13 +72,19 @@ def _is_uri(model: str) -> bool:
     return "://" in model or model.startswith(("models:/", "runs:/"))
 
 
+@functools.cache
+def _pyfunc(uri: str):
+    """The logged model at ``uri``, loaded once per process (:func:`genforge.core.tracking.load_pyfunc`)."""
+    from genforge.core.tracking import load_pyfunc
+
+    return load_pyfunc(uri)
+
+
 def _is_image_generator(model: str) -> bool:
     """Whether ``model`` is an image generator: its signature takes ``num_images`` (a URI), or the folder holds an
     image generator's spec.json."""
     if _is_uri(model):
-        from genforge.core.tracking import load_pyfunc
-
-        schema = load_pyfunc(model).metadata.get_input_schema()
+        schema = _pyfunc(model).metadata.get_input_schema()
         return schema is not None and "num_images" in schema.input_names()
     return (Path(model) / "spec.json").is_file()
 
@@ -103,10 +110,8 @@ def _draw_grid(model: str, n: int, seed: int, out: Path | None) -> None:
         from mlflow.exceptions import MlflowException
         from PIL import Image
 
-        from genforge.core.tracking import load_pyfunc
-
         try:
-            frame = load_pyfunc(model).predict(pd.DataFrame({"num_images": [n], "seed": [seed]}))
+            frame = _pyfunc(model).predict(pd.DataFrame({"num_images": [n], "seed": [seed]}))
         except MlflowException as e:
             raise GenForgeError(e.message) from None
         images = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(b)))) for b in frame["image"]])
@@ -133,10 +138,8 @@ def _generate(model: str, prompt: str, *, max_new_tokens: int, temperature: floa
         import pandas as pd
         from mlflow.exceptions import MlflowException
 
-        from genforge.core.tracking import load_pyfunc
-
         try:
-            return load_pyfunc(model).predict(
+            return _pyfunc(model).predict(
                 pd.DataFrame({"prompt": [prompt]}),
                 params={"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
                         "top_p": top_p, "seed": seed, "stop": stop},

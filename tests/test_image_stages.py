@@ -107,3 +107,20 @@ def test_a_gan_whose_losses_become_nan_stops_and_leaves_nothing_to_register(imag
     assert not (root / f"models/trained/{IMAGE}").exists()
     with pytest.raises(GenForgeError, match="not found; run"):
         optimize(load_params(), IMAGE)
+
+
+def test_a_litert_variant_is_what_the_later_stages_use_when_the_method_names_it(image_project):
+    from genforge.image.litert import LiteRTNetwork
+    from genforge.image.store import load_generator
+
+    root, params = image_project
+    params["generators"][IMAGE]["optimize"].update(method="litert_int8", litert=[])
+    write_params(root, params)
+    collect(load_params())
+    for stage in (preprocess, train, optimize, evaluate):
+        stage(load_params(), IMAGE)
+    network, spec = load_generator(root / f"models/optimized/{IMAGE}")
+    assert isinstance(network, LiteRTNetwork) and spec["network"] == "litert/generator_int8.tflite"
+    result = json.loads((root / f"metrics/{IMAGE}/evaluate.json").read_text())
+    shipped = root / f"models/optimized/{IMAGE}" / spec["network"]
+    assert result["efficiency"]["model_file_bytes"] == shipped.stat().st_size

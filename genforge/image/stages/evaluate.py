@@ -22,7 +22,7 @@ from genforge.image.grid import grid, png_base64
 from genforge.image.metrics import memorization
 from genforge.image.sampling import generate
 from genforge.image.stages.preprocess import FEATURE_NET
-from genforge.image.store import ENCODER, load_generator
+from genforge.image.store import ENCODER, GENERATOR, load_generator
 
 SAMPLES_JSON = "samples.json"  # in paths.metrics: the sample grid, the closest pairs and per-sample records
 
@@ -119,8 +119,8 @@ def evaluate(job: Job) -> dict:
 
 def _efficiency(job: Job, folder: Path, network, spec: dict) -> dict:
     train_summary = read_json(Path(job.paths.metrics) / "train.json")
-    files = [p for p in folder.iterdir() if p.name == spec.get("network", "generator.keras")]
-    out = {"parameters": train_summary.get("parameters", 0), "model_file_bytes": files[0].stat().st_size,
+    out = {"parameters": train_summary.get("parameters", 0),
+           "model_file_bytes": (folder / spec.get("network", GENERATOR)).stat().st_size,
            "train_images_per_second": train_summary.get("images_per_second", 0.0),
            "train_peak_rss_mib": train_summary.get("peak_rss_mib", 0.0)}
     for batch in (1, job.evaluate.speed_batch):
