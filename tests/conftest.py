@@ -77,7 +77,7 @@ def tiny_image_generator(gen: dict) -> dict:
     """The image generator of params.yaml shrunk to 8x8 shapes (:func:`write_shapes`), tiny networks and few
     samples."""
     gen["data"] = ["shapes"]
-    gen["preprocess"].update(format="folder", size=[8, 8], val_fraction=0.2, test_fraction=0.25,
+    gen["preprocess"].update(format="folder", size=[8, 8], val_fraction=0.2, test_fraction=0.25, shard_images=32,
                              feature_net={"widths": [8, 16], "feature_dim": 32, "epochs": 10, "batch_size": 16,
                                           "learning_rate": 0.01})
     gen["train"].update(widths=[8], latent_dim=4, batch_size=16, epochs=2, steps_per_epoch=5, val_batches=1,

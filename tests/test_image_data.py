@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.image.data import carve_validation, load_split, read_mnist_split, save_split, scale
+from genforge.image.data import carve_validation, read_mnist_split, scale
 
 
 def idx(shape, values, type_code=8) -> bytes:
@@ -55,15 +55,3 @@ def test_scaling_to_a_models_range_by_hand():
     assert scale(pixels, (-1.0, 1.0)) == pytest.approx([-1.0, -0.6, 1.0])  # 51 / 255 * 2 - 1
     with pytest.raises(GenForgeError, match=r"expected uint8 pixels \(0..255\), got int16 with values -3..300"):
         scale(np.array([-3, 300], np.int16), (0.0, 1.0))
-
-
-def test_split_files_round_trip_and_bad_ones_are_named(tmp_path):
-    images, labels = np.arange(8, dtype=np.uint8).reshape(2, 2, 2, 1), np.array([7, -1])
-    save_split(tmp_path / "train.npz", images, labels)
-    got_images, got_labels = load_split(tmp_path / "train.npz")
-    assert np.array_equal(got_images, images) and got_labels.tolist() == [7, -1]
-    with pytest.raises(GenForgeError, match="val.npz: not found; run the preprocess stage"):
-        load_split(tmp_path / "val.npz")
-    np.savez(tmp_path / "other.npz", x=np.zeros(2))
-    with pytest.raises(GenForgeError, match=r"other.npz: holds \['x'\], not a split"):
-        load_split(tmp_path / "other.npz")

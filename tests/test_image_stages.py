@@ -44,10 +44,13 @@ def test_every_stage_of_a_vae_and_the_served_model_draws_what_the_sampler_draws(
     collect(params)
     done = preprocess(params, IMAGE)
     assert (done["train_images"], done["val_images"], done["test_images"]) == (72, 18, 30)  # 120 - 30, then 20 %
+    shards = json.loads((root / f"data/processed/{IMAGE}/train/index.json").read_text())["shards"]
+    assert [s["images"] for s in shards] == [32, 32, 8]  # shard_images 32
     stats = json.loads((root / f"metrics/{IMAGE}/preprocess.json").read_text())
     assert stats["classes"] == 3 and stats["feature_net"]["source"] == "trained"
     assert preprocess(params, IMAGE)["feature_net"] == "reused"  # once per dataset and settings
     train(params, IMAGE)
+    assert Image.open(root / f"metrics/{IMAGE}/train_samples.png").size[0] > 2 * 30  # two epochs' grids of 3x3 8x8
     done = optimize(params, IMAGE)
     assert done["variants"] == 4 and done["sparsity"] == pytest.approx(0.5, abs=0.02)  # dense, pruned, 2 LiteRT
     shipped, _ = load_generator(root / f"models/optimized/{IMAGE}")  # method pruned: half of each kernel is 0

@@ -1,6 +1,6 @@
 """The plots every modality's stages write, which dvc.yaml declares: the train stage's ``train_history.csv`` (one row
-per epoch), ``train_steps.csv`` (one row per logged step) and ``train_loss.png``, and the optimize stage's trade-off
-figure (matplotlib)."""
+per epoch), ``train_steps.csv`` (one row per logged step), ``train_loss.png`` and ``train_samples.png`` (what the
+generator drew after each epoch), and the optimize stage's trade-off figure (matplotlib)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,39 @@ def write_curves(folder: Path, history: Sequence[dict], step_losses: Sequence[tu
         writer.writerow(["step", "loss"])
         writer.writerows(step_losses)
     curves_plot(history, series, ylabel, folder / "train_loss.png")
+
+
+def epoch_samples_plot(samples: Sequence[tuple[int, object]], path: Path, *, empty: str) -> None:
+    """A PNG of what a generator drew after each epoch, ``samples`` being ``[(epoch, sample), ...]``: images
+    (``uint8 (H, W)`` or ``(H, W, C)``, such as a sample grid) side by side at their own resolution, each titled
+    with its epoch; text (``str``) one monospaced block per epoch, wrapped at 100 characters. With no samples
+    (none were drawn), the figure says ``empty`` instead: DVC expects the file. dvc.yaml declares it as an image
+    plot, so ``dvc plots diff`` shows two revisions' samples side by side."""
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if samples and not isinstance(samples[0][1], str):
+        h, w = np.asarray(samples[0][1]).shape[:2]
+        fig, axes = plt.subplots(1, len(samples), figsize=(len(samples) * w / 100, h / 100 + 0.4), squeeze=False)
+        for ax, (epoch, image) in zip(axes[0], samples, strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"epoch {epoch}", fontsize=10)
+            ax.axis("off")
+        fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.4 / (h / 100 + 0.4), wspace=0.02)
+    else:
+        blocks = [f"epoch {epoch}\n" + "\n".join(textwrap.wrap(str(text), 100, replace_whitespace=True))
+                  for epoch, text in samples] or [empty]
+        lines = sum(block.count("\n") + 2 for block in blocks)
+        fig = plt.figure(figsize=(8.5, 0.5 + 0.16 * lines))
+        fig.text(0.01, 0.99, "\n\n".join(blocks), family="monospace", fontsize=8, va="top")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
 
 
 def tradeoff_plot(rows: Sequence[dict], y: str, ylabel: str, latency_label: str, path: Path) -> None:

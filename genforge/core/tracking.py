@@ -245,11 +245,16 @@ def _user_tag() -> dict[str, str]:
         return {}
 
 
+SPLIT_NAMES = {"training": "train", "validation": "val", "test": "test"}  # MLflow dataset context -> split
+
+
 def log_datasets(run_id: str, files: Mapping[str, str | Path], name: str) -> None:
     """Log data files as the run's MLflow dataset inputs, each with its context (``{"training": "data/.../train.npy",
-    "validation": ..., "test": ...}``), named ``<name>/<file stem>``, with the md5 that DVC records for the file as
-    the dataset digest and its path as a local source (MLflow's ``Dataset`` entity; MLflow docs, *mlflow.data*).
-    Logging a file again with the same digest and context adds nothing.
+    "validation": ..., "test": ...}``), named ``<name>/<split>`` (``train``, ``val``, ``test`` for MLflow's standard
+    contexts, else the context), with the file's md5 (the digest DVC records for a file; a text split's array, or an
+    image split's ``index.json``, which names every shard's md5) as the dataset digest and its path as a local source
+    (MLflow's ``Dataset`` entity; MLflow docs, *mlflow.data*). Logging a file again with the same digest and context
+    adds nothing.
 
     Raises:
         OSError: a file cannot be read.
@@ -260,8 +265,8 @@ def log_datasets(run_id: str, files: Mapping[str, str | Path], name: str) -> Non
 
     from genforge.core.files import md5_file
 
-    inputs = [DatasetInput(Dataset(name=f"{name}/{Path(path).stem}", digest=md5_file(path), source_type="local",
-                                   source=json.dumps({"uri": Path(path).as_posix()})),
+    inputs = [DatasetInput(Dataset(name=f"{name}/{SPLIT_NAMES.get(context, context)}", digest=md5_file(path),
+                                   source_type="local", source=json.dumps({"uri": Path(path).as_posix()})),
                            tags=[InputTag("mlflow.data.context", context)])
               for context, path in files.items()]
     _client(run_id).log_inputs(run_id, datasets=inputs)
@@ -380,17 +385,25 @@ def epoch_logger(run_id: str, sample_fn=None, image_fn=None):
     existing table), which the MLflow UI shows for several runs side by side
     (``MlflowClient().load_table(experiment_id, EPOCH_SAMPLES, run_ids)`` reads them together); if
     ``image_fn(model) -> uint8 image`` is given, it logs the image as step ``epoch`` of the series
-    :data:`EPOCH_IMAGES` (:func:`log_image`)."""
+    :data:`EPOCH_IMAGES` (:func:`log_image`). Its ``drawn`` lists ``(epoch, sample or image)`` of the epochs this
+    process trained (a resumed run's list starts at the resumed epoch), for
+    :func:`genforge.core.plots.epoch_samples_plot`."""
     import keras
 
     class MlflowEpochLogger(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.drawn = []
+
         def on_epoch_end(self, epoch, logs=None):
             log_metrics(run_id, {k: v for k, v in (logs or {}).items() if k != "learning_rate"}, prefix=CURVES,
                         step=epoch + 1)
             if sample_fn is not None:
-                log_table(run_id, {"epoch": [epoch + 1], "sample": [sample_fn(self.model)]}, EPOCH_SAMPLES)
+                self.drawn.append((epoch + 1, sample_fn(self.model)))
+                log_table(run_id, {"epoch": [epoch + 1], "sample": [self.drawn[-1][1]]}, EPOCH_SAMPLES)
             if image_fn is not None:
-                log_image(run_id, image_fn(self.model), EPOCH_IMAGES, epoch + 1)
+                self.drawn.append((epoch + 1, image_fn(self.model)))
+                log_image(run_id, self.drawn[-1][1], EPOCH_IMAGES, epoch + 1)
 
     return MlflowEpochLogger()
 

@@ -32,6 +32,7 @@ class Preprocess(Section):
     corrupt: Literal["skip", "refuse"]  # folder: a file that does not decode is skipped (and counted) or refused
     val_fraction: float = Field(gt=0, lt=0.5)  # share of the training images carved out for validation (by seed)
     test_fraction: float = Field(gt=0, lt=0.5)  # folder: share of the images held out for testing (idx: MNIST's own)
+    shard_images: int = Field(ge=1)  # images per .npy shard of a split (genforge.image.shards)
     feature_net: FeatureNet
 
 

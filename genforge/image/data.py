@@ -1,5 +1,5 @@
 """Image datasets between the raw files and the models: MNIST's IDX pairs found in a collected folder, a validation
-split carved from train by seed, pixels scaled to a model's range, and splits saved and loaded as ``.npz`` files.
+split carved from train by seed, and pixels scaled to a model's range (splits on disk: :mod:`genforge.image.shards`).
 
 Split arrays are ``uint8 (N, H, W, C)`` images and ``int64 (N,)`` labels (``-1`` where a dataset has none); the
 scaling to a model's range happens when a model reads them, so one processed dataset serves every model.
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.core.files import atomic_path
 from genforge.image.idx import read_idx
 
 NO_LABEL = -1
@@ -79,24 +78,3 @@ def scale(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
                             f"{images.min()}..{images.max()}; decode images with genforge.image.folder")
     low, high = value_range
     return (images.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)).astype(np.float32)
-
-
-def save_split(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write one split as ``.npz`` (``images``, ``labels``), atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=images, labels=labels)
-
-
-def load_split(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(images, labels)`` of a split written by :func:`save_split`.
-
-    Raises:
-        GenForgeError: the file is missing (run preprocess) or is not such a split.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise GenForgeError(f"{path}: not found; run the preprocess stage first (`dvc repro`)")
-    with np.load(path) as data:
-        if set(data.files) != {"images", "labels"}:
-            raise GenForgeError(f"{path}: holds {sorted(data.files)}, not a split (images, labels)")
-        return data["images"], data["labels"]

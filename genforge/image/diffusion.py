@@ -103,6 +103,7 @@ class Diffusion(keras.Model):
         self.denoiser = unet(image_shape, widths, embedding_dim)
         self.noise = keras.random.SeedGenerator(seed)
         self.tracker = keras.metrics.Mean(name="loss")
+        self.built = True  # as the VAE's (genforge.image.models)
 
     @property
     def metrics(self):

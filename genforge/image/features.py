@@ -43,28 +43,36 @@ def build_feature_net(input_shape: tuple[int, int, int], num_classes: int, *, wi
     return keras.Model(inputs, outputs, name="feature_net")
 
 
-def train_feature_net(model, images: np.ndarray, labels: np.ndarray, *, epochs: int, batch_size: int = 128,
+def train_feature_net(model, images, labels: np.ndarray, *, epochs: int, batch_size: int = 128,
                       learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
-    """Train ``model`` (Adam, sparse categorical cross-entropy) on ``images`` ``uint8 (N, H, W, C)`` and
-    ``labels`` ``int (N,)``; returns each epoch's mean training loss (nats)."""
+    """Train ``model`` (Adam, sparse categorical cross-entropy) on ``images`` ``uint8 (N, H, W, C)`` (an array or
+    a split's memory-mapped shards, gathered batch by batch as the generators' training does:
+    :func:`genforge.image.training.training_dataset`) and ``labels`` ``int (N,)``, ``epochs`` passes of
+    ``N // batch_size`` batches; returns each epoch's mean training loss (nats)."""
     import keras
+
+    from genforge.image.training import training_dataset
 
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(scale(images, (0.0, 1.0)), labels.astype(np.int32), epochs=epochs, batch_size=batch_size,
-                        shuffle=True, verbose=0)
+    steps = max(1, len(images) // batch_size)
+    batches = training_dataset(images, labels, (0.0, 1.0), batch_size=min(batch_size, len(images)), steps=steps,
+                               epochs=epochs, seed=seed)
+    history = model.fit(batches, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0)
     return [float(v) for v in history.history["loss"]]
 
 
-def embed(model, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def embed(model, images, batch_size: int = 512, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate features ``float32 (N, feature_dim)`` and class probabilities ``float32 (N, classes)`` of
-    ``uint8`` images ``(N, H, W, C)``."""
+    ``uint8`` images ``(N, H, W, C)`` (an array or memory-mapped shards), scaled ``chunk`` images at a time."""
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(FEATURES).output, model.output])
-    features, probabilities = both.predict(scale(images, (0.0, 1.0)), batch_size=batch_size, verbose=0)
-    return features.astype(np.float32), probabilities.astype(np.float32)
+    parts = [both.predict(scale(images[i:i + chunk], (0.0, 1.0)), batch_size=batch_size, verbose=0)
+             for i in range(0, len(images), chunk)]
+    return (np.concatenate([f for f, _ in parts]).astype(np.float32),
+            np.concatenate([p for _, p in parts]).astype(np.float32))
 
 
 def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:

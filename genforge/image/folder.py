@@ -1,5 +1,5 @@
-"""Read a folder of ordinary image files (PNG, JPEG, BMP, GIF, and whatever else Pillow decodes) into one array of
-equal-sized images.
+"""Decode a folder of ordinary image files (PNG, JPEG, BMP, GIF, and whatever else Pillow decodes) into equal-sized
+images, one file at a time.
 
 Files are decoded by their content, not their extension (Pillow's ``Image.open`` identifies the format from the
 file's first bytes). Every image is brought to the configured channels and size the same way:
@@ -19,7 +19,7 @@ Labels follow the torchvision ``ImageFolder`` convention: a file under ``<folder
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -30,18 +30,6 @@ from genforge import GenForgeError
 Fit = Literal["resize", "crop"]
 OnCorrupt = Literal["skip", "refuse"]
 WHITE = 255
-
-
-@dataclass
-class FolderImages:
-    """What :func:`read_folder` read: ``images`` ``uint8 (N, H, W, C)``, and per image its ``paths`` (relative to
-    the folder, POSIX) and ``labels`` (the class folder's name, or ``None``); ``skipped``: ``{"path", "error"}`` of
-    each file that could not be decoded."""
-
-    images: np.ndarray
-    paths: list[str]
-    labels: list[str | None]
-    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 def _flatten(image, channels: int):
@@ -118,36 +106,37 @@ def image_files(folder: str | Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def read_folder(folder: str | Path, *, channels: int, size: tuple[int, int], fit: Fit = "resize",
-                on_corrupt: OnCorrupt = "skip") -> FolderImages:
-    """Every image file under ``folder`` (:func:`image_files`), decoded by :func:`decode_image`.
+def label_of(relative: Path) -> str | None:
+    """The label of a file at ``relative`` (to the folder): its first-level subfolder's name, or ``None``."""
+    return relative.parts[0] if len(relative.parts) > 1 else None
+
+
+def decode_files(folder: str | Path, files: Iterable[Path], *, channels: int, size: tuple[int, int],
+                 fit: Fit = "resize", on_corrupt: OnCorrupt = "skip",
+                 skipped: list[dict[str, str]]) -> Iterator[tuple[str, np.ndarray]]:
+    """Decode ``files`` (under ``folder``) one at a time, in order, by :func:`decode_image`: yield each
+    ``(path relative to the folder, POSIX; image uint8 (H, W, channels))``, so that a caller can stream any number
+    of images through bounded memory.
 
     Args:
-        folder: the folder; a first-level subfolder names the label of the files under it.
+        skipped: ``skip``: a file that does not decode is left out and ``{"path", "error"}`` appended here.
+        on_corrupt: ``skip`` (above) or ``refuse``: a file that does not decode stops the read.
         channels, size, fit: as :func:`decode_image`.
-        on_corrupt: ``skip``: a file that does not decode is left out and listed in ``skipped`` with its error;
-            ``refuse``: it stops the read.
 
     Raises:
-        GenForgeError: ``folder`` is not a folder; it holds no image that decodes; or (``refuse``) a file does not
-            decode, named with the reason.
+        GenForgeError: (``refuse``) a file does not decode, named with the reason.
+        ValueError: ``on_corrupt`` is neither ``skip`` nor ``refuse``.
     """
     if on_corrupt not in ("skip", "refuse"):
         raise ValueError(f"on_corrupt must be skip or refuse, not {on_corrupt!r}")
     folder = Path(folder)
-    images, paths, labels, skipped = [], [], [], []
-    for path in image_files(folder):
-        relative = path.relative_to(folder)
+    for path in files:
+        relative = path.relative_to(folder).as_posix()
         try:
-            images.append(decode_image(path, channels=channels, size=size, fit=fit))
+            image = decode_image(path, channels=channels, size=size, fit=fit)
         except GenForgeError as e:
             if on_corrupt == "refuse":
                 raise GenForgeError(f"{e} (on_corrupt: refuse; remove the file or set on_corrupt: skip)") from e
-            skipped.append({"path": relative.as_posix(), "error": str(e)})
+            skipped.append({"path": relative, "error": str(e)})
             continue
-        paths.append(relative.as_posix())
-        labels.append(relative.parts[0] if len(relative.parts) > 1 else None)
-    if not images:
-        raise GenForgeError(f"{folder}: no image decodes among its {len(skipped)} files; point the source at a "
-                            "folder of PNG, JPEG, BMP or GIF files")
-    return FolderImages(np.stack(images), paths, labels, skipped)
+        yield relative, image

@@ -61,6 +61,7 @@ class VAE(keras.Model):
         self.decoder = self._conv_decoder(widths) if decoder == "conv" else self._mlp_decoder(mlp_hidden)
         self.noise = keras.random.SeedGenerator(seed)
         self.trackers = [_mean("loss"), _mean("reconstruction"), _mean("kl")]
+        self.built = True  # its networks are built: fit under a tf.distribute strategy must not trace call() to build
 
     def _encoder(self, widths) -> keras.Model:
         h, w, c = self.image_shape
@@ -192,6 +193,7 @@ class DCGAN(keras.Model):
         self.noise = keras.random.SeedGenerator(seed)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
         self.trackers = [_mean("d_loss"), _mean("g_loss")]
+        self.built = True  # as the VAE's
 
     def _generator(self, widths) -> keras.Model:
         h, w, c = self.image_shape

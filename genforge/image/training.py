@@ -89,20 +89,28 @@ def batch_indices(n: int, *, batch_size: int, steps: int, epochs: int, seed: int
     return out[start_step % steps if rows else 0:]
 
 
-def training_dataset(images: np.ndarray, labels: np.ndarray, value_range, *, batch_size: int, steps: int,
-                     epochs: int, seed: int, start_step: int = 0):
+def training_dataset(images, labels: np.ndarray, value_range, *, batch_size: int, steps: int, epochs: int, seed: int,
+                     start_step: int = 0):
     """A ``tf.data.Dataset`` of the batches ``(images float32 (B, H, W, C) in value_range, labels int32 (B,))`` of
-    :func:`batch_indices` from global step ``start_step`` on."""
+    :func:`batch_indices` from global step ``start_step`` on. ``images`` is ``uint8 (N, H, W, C)``: an array, or
+    a split's memory-mapped shards (:class:`genforge.image.shards.ShardedImages`), from which each batch is gathered
+    and scaled as the pipeline reaches it, so memory holds a few batches, not the split."""
     import tensorflow as tf
 
     from genforge.image.data import scale
 
-    pixels = tf.constant(scale(images, value_range))
-    classes = tf.constant(labels.astype(np.int32))
     idx = batch_indices(len(images), batch_size=batch_size, steps=steps, epochs=epochs, seed=seed,
                         start_step=start_step)
+    classes = labels.astype(np.int32)
+
+    def gather(i):
+        return scale(images[i], value_range), classes[i]
+
+    shape = (batch_size, *images.shape[1:])
     return (tf.data.Dataset.from_tensor_slices(idx)
-            .map(lambda i: (tf.gather(pixels, i), tf.gather(classes, i)), num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda i: tf.numpy_function(gather, [i], (tf.float32, tf.int32), stateful=False),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda x, y: (tf.ensure_shape(x, shape), tf.ensure_shape(y, shape[:1])))
             .prefetch(tf.data.AUTOTUNE))
 
 
@@ -129,10 +137,10 @@ def stop_on_nonfinite():
 def fit_generator(cfg: Train, splits: dict, num_classes: int, *, seed: int, callbacks: list | None = None,
                   checkpoint: str | Path | None = None):
     """Build, compile and fit the generator of ``cfg`` on ``splits`` (``{"train": (images, labels), "val": ...}``,
-    ``uint8 (N, H, W, C)`` and ``int64 (N,)``) with ``seed``: ``cfg.epochs`` epochs of ``cfg.steps_per_epoch``
-    batches (0: one pass), validated on the first ``cfg.val_batches`` batches of val after each epoch, with early
-    stopping on the validation loss (not for the GAN, whose losses do not measure sample quality). Resumable from
-    ``checkpoint`` as :func:`genforge.core.trainer.fit`.
+    ``uint8 (N, H, W, C)`` arrays or memory-mapped shards, and ``int64 (N,)``) with ``seed``: ``cfg.epochs`` epochs of
+    ``cfg.steps_per_epoch`` batches (0: one pass), validated on the first ``cfg.val_batches`` batches of val after each
+    epoch, with early stopping on the validation loss (not for the GAN, whose losses do not measure sample quality).
+    Resumable from ``checkpoint`` as :func:`genforge.core.trainer.fit`.
 
     Returns:
         ``(model, state)``: the trained model and the :class:`~genforge.core.checkpoint.TrainingState`.
@@ -179,17 +187,18 @@ def fit_generator(cfg: Train, splits: dict, num_classes: int, *, seed: int, call
 
 
 def load_training_splits(job) -> tuple[dict, list[str]]:
-    """The preprocessed ``train`` and ``val`` splits of image generator ``job`` and its class names.
+    """The preprocessed ``train`` split (memory-mapped: :func:`genforge.image.shards.open_split`) and ``val`` split
+    (in memory) of image generator ``job``, and its class names.
 
     Raises:
         GenForgeError: a split or the spec is missing (run the preprocess stage).
     """
     from genforge.core.files import read_json
-    from genforge.image.data import load_split
+    from genforge.image.shards import load_split, open_split
     from genforge.image.stages.preprocess import SPEC
 
     processed = Path(job.paths.processed)
-    return ({name: load_split(processed / f"{name}.npz") for name in ("train", "val")},
+    return ({"train": open_split(processed / "train"), "val": load_split(processed / "val")},
             read_json(processed / SPEC)["classes"])
 
 

@@ -15,12 +15,13 @@ from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.gate import check_gate
 from genforge.core.stability import nonfinite_count, seed_spread
 from genforge.core.trainer import set_threads
-from genforge.image.data import load_split, scale
+from genforge.image.data import scale
 from genforge.image.evaluation import generation_speed, negative_elbo_bits_per_dim, noise_images, scores
 from genforge.image.features import embed
 from genforge.image.grid import grid, png_base64
 from genforge.image.metrics import memorization
 from genforge.image.sampling import generate
+from genforge.image.shards import load_split
 from genforge.image.stages.preprocess import FEATURE_NET
 from genforge.image.store import ENCODER, GENERATOR, load_generator
 
@@ -84,9 +85,9 @@ def evaluate(job: Job) -> dict:
     folder, processed, metrics_dir = Path(job.paths.optimized), Path(job.paths.processed), Path(job.paths.metrics)
     network, spec = load_generator(folder)
     feature_net = keras.saving.load_model(processed / FEATURE_NET, compile=False)
-    test, test_labels = load_split(processed / "test.npz")
-    val, _ = load_split(processed / "val.npz")
-    train, _ = load_split(processed / "train.npz")
+    test, test_labels = load_split(processed / "test")
+    val, _ = load_split(processed / "val")
+    train, _ = load_split(processed / "train")
     n = min(cfg.num_samples, len(test), len(val))
     real = embed(feature_net, test[:n])
 

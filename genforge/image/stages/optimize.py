@@ -12,11 +12,11 @@ from genforge.core.config import Job
 from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.plots import tradeoff_plot
 from genforge.core.trainer import set_threads
-from genforge.image.data import load_split
 from genforge.image.evaluation import generation_speed, scores
 from genforge.image.features import embed
 from genforge.image.litert import LiteRTNetwork, export
 from genforge.image.sampling import generate
+from genforge.image.shards import load_split
 from genforge.image.stages.preprocess import FEATURE_NET
 from genforge.image.store import ENCODER, GENERATOR, SPEC, load_generator
 
@@ -45,7 +45,7 @@ def optimize(job: Job) -> dict:
     trained, metrics_dir, processed = Path(job.paths.trained), Path(job.paths.metrics), Path(job.paths.processed)
     network, spec = load_generator(trained)
     feature_net = keras.saving.load_model(processed / FEATURE_NET, compile=False)
-    test, _ = load_split(processed / "test.npz")
+    test, _ = load_split(processed / "test")
     n = min(cfg.num_samples, len(test))
     real = embed(feature_net, test[:n])
     kinds = sorted(set(cfg.litert) | ({cfg.method[7:]} if cfg.method.startswith("litert_") else set()))

@@ -14,8 +14,9 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.image.data import NO_LABEL, carve_validation, read_mnist_split, save_split
-from genforge.image.folder import read_folder
+from genforge.image.data import carve_validation, read_mnist_split
+from genforge.image.folder import decode_files, image_files, label_of
+from genforge.image.shards import open_split, split_digest, write_split
 
 SPLITS = ("train", "val", "test")
 SPEC = "spec.json"  # in paths.processed: image size, channels, class names
@@ -32,8 +33,8 @@ def _source_folder(job: Job) -> Path:
     return folder
 
 
-def _read_idx(job: Job, folder: Path) -> tuple[dict, list[str], list[dict]]:
-    """MNIST's train and test splits, the classes 0..9; val carved from train."""
+def _idx_splits(job: Job, folder: Path) -> tuple[dict, list[str], list[dict]]:
+    """MNIST's train and test splits as ``(image, label)`` pairs, the classes 0..9; val carved from train."""
     cfg = job.preprocess
     train, test = read_mnist_split(folder, "train"), read_mnist_split(folder, "t10k")
     h, w, c = train[0].shape[1:]
@@ -41,27 +42,48 @@ def _read_idx(job: Job, folder: Path) -> tuple[dict, list[str], list[dict]]:
         raise GenForgeError(f"{folder}: the IDX images are {h}x{w} with {c} channel(s); set "
                             f"generators.{job.name}.preprocess.size to [{h}, {w}] and channels to {c}")
     keep, val = carve_validation(len(train[0]), cfg.val_fraction, job.seed)
-    splits = {"train": (train[0][keep], train[1][keep]), "val": (train[0][val], train[1][val]), "test": test}
+    splits = {"train": zip(train[0][keep], train[1][keep], strict=True),
+              "val": zip(train[0][val], train[1][val], strict=True), "test": zip(*test, strict=True)}
     return splits, [str(i) for i in range(int(train[1].max()) + 1)], []
 
 
-def _read_images(job: Job, folder: Path) -> tuple[dict, list[str], list[dict]]:
-    """A folder of image files: labels from class subfolders; test, then val, drawn by seed."""
+def _folder_splits(job: Job, folder: Path) -> tuple[dict, list[str], list[dict]]:
+    """A folder of image files as lazily decoded ``(image, label)`` pairs per split (test, then val, drawn by seed
+    from the file list), labels from class subfolders; the returned list fills with the files that do not decode
+    as the pairs are read."""
     cfg = job.preprocess
-    read = read_folder(folder, channels=cfg.channels, size=tuple(cfg.size), fit=cfg.fit, on_corrupt=cfg.corrupt)
-    classes = sorted({label for label in read.labels if label is not None})
-    labels = np.array([classes.index(x) if x is not None else NO_LABEL for x in read.labels], dtype=np.int64)
-    rest, test = carve_validation(len(labels), cfg.test_fraction, job.seed)
+    files = image_files(folder)
+    labels = [label_of(path.relative_to(folder)) for path in files]
+    if None in labels or len(set(labels)) < 2:
+        where = f" ({files[labels.index(None)].relative_to(folder)} is not)" if None in labels else ""
+        raise GenForgeError(f"{folder}: the feature network and the metrics need every image labelled with one of 2 "
+                            f"or more classes{where}: put a folder's images in one subfolder per class")
+    classes = sorted(set(labels))
+    number = {name: i for i, name in enumerate(classes)}
+    rest, test = carve_validation(len(files), cfg.test_fraction, job.seed)
     keep, val = carve_validation(len(rest), cfg.val_fraction, job.seed + 1)
-    keep, val = rest[keep], rest[val]
-    splits = {name: (read.images[idx], labels[idx]) for name, idx in (("train", keep), ("val", val), ("test", test))}
-    return splits, classes, read.skipped
+    skipped: list[dict] = []
+
+    def pairs(name: str, chosen: np.ndarray):
+        decoded = 0
+        for path, image in decode_files(folder, [files[i] for i in chosen], channels=cfg.channels,
+                                        size=tuple(cfg.size), fit=cfg.fit, on_corrupt=cfg.corrupt, skipped=skipped):
+            decoded += 1
+            yield image, number[label_of(Path(path))]
+        if not decoded:
+            raise GenForgeError(f"{folder}: none of the {len(chosen)} files drawn for the {name} split decodes; "
+                                "point the source at a folder of PNG, JPEG, BMP or GIF files")
+
+    return ({"train": pairs("train", rest[keep]), "val": pairs("val", rest[val]), "test": pairs("test", test)},
+            classes, skipped)
 
 
 def preprocess(job: Job) -> dict:
-    """Write ``paths.processed/{train,val,test}.npz`` (:func:`genforge.image.data.save_split`), ``spec.json`` (size,
-    channels, classes) and ``feature_net.keras``, and ``paths.metrics/preprocess.json`` (images and images per class
-    per split, the skipped files with their errors, the feature network's test accuracy and digest).
+    """Write the splits ``paths.processed/{train,val,test}/`` (shards of ``preprocess.shard_images`` images:
+    :mod:`genforge.image.shards`, streamed, so a folder of any size passes through one shard at a time),
+    ``spec.json`` (size, channels, classes) and ``feature_net.keras``, and ``paths.metrics/preprocess.json`` (images
+    and images per class per split, the skipped files with their errors, the feature network's test accuracy and
+    digest).
 
     The feature network (:mod:`genforge.image.features`) is trained on the train split once per dataset: it is kept
     under ``paths.checkpoints/feature-nets/<digest of the train split, its settings and the seed>`` and copied from
@@ -69,24 +91,22 @@ def preprocess(job: Job) -> dict:
 
     Raises:
         GenForgeError: the source is missing or unreadable (named), a split is empty, or the data has fewer than two
-            classes (the feature network is a classifier: put a folder's images in class subfolders).
+            classes or an unlabelled image (the feature network is a classifier: put a folder's images in class
+            subfolders).
     """
     cfg = job.preprocess
     folder = _source_folder(job)
-    splits, classes, skipped = (_read_idx if cfg.format == "idx" else _read_images)(job, folder)
-    if len(classes) < 2 or any((labels == NO_LABEL).any() for _, labels in splits.values()):
-        raise GenForgeError(f"{folder}: the feature network and the metrics need every image labelled with one of 2 "
-                            "or more classes: put a folder's images in one subfolder per class")
+    splits, classes, skipped = (_idx_splits if cfg.format == "idx" else _folder_splits)(job, folder)
     processed = Path(job.paths.processed)
-    for name, (images, labels) in splits.items():
-        save_split(processed / f"{name}.npz", images, labels)
+    for name, pairs in splits.items():
+        write_split(processed / name, pairs, shard_images=cfg.shard_images)
     write_json(processed / SPEC, {"size": list(cfg.size), "channels": cfg.channels, "classes": classes})
     features = _feature_net(job, processed, len(classes))
-    stats = {name: {"images": len(labels), "per_class": np.bincount(labels, minlength=len(classes)).tolist()}
-             for name, (_, labels) in splits.items()}
+    counts = {name: np.bincount(open_split(processed / name)[1], minlength=len(classes)) for name in SPLITS}
+    stats = {name: {"images": int(c.sum()), "per_class": c.tolist()} for name, c in counts.items()}
     stats.update(classes=len(classes), skipped=len(skipped), skipped_files=skipped, feature_net=features)
     write_json(Path(job.paths.metrics) / "preprocess.json", stats)
-    return {**{f"{name}_images": len(labels) for name, (_, labels) in splits.items()}, "skipped": len(skipped),
+    return {**{f"{name}_images": int(c.sum()) for name, c in counts.items()}, "skipped": len(skipped),
             "feature_net_accuracy": round(features["test_accuracy"], 4), "feature_net": features["source"]}
 
 
@@ -94,7 +114,7 @@ def _feature_net(job: Job, processed: Path, num_classes: int) -> dict:
     """Train the feature network, or copy the one trained on the same data and settings; return its record."""
     cfg = job.preprocess.feature_net
     settings = cfg.model_dump()
-    key = json.dumps([md5_file(processed / "train.npz"), settings, job.seed], sort_keys=True)
+    key = json.dumps([split_digest(processed / "train"), settings, job.seed], sort_keys=True)
     cache = Path(job.params.paths.checkpoints) / FEATURE_NETS / hashlib.sha256(key.encode()).hexdigest()[:16]
     source = "reused"
     if not (cache / FEATURE_NET).exists():
@@ -107,11 +127,10 @@ def _feature_net(job: Job, processed: Path, num_classes: int) -> dict:
 
 
 def _train_feature_net(job: Job, processed: Path, num_classes: int, path: Path) -> dict:
-    from genforge.image.data import load_split
     from genforge.image.features import accuracy, build_feature_net, train_feature_net
 
     cfg = job.preprocess.feature_net
-    images, labels = load_split(processed / "train.npz")
+    images, labels = open_split(processed / "train")  # memory-mapped: batches are gathered as training reads them
     start = time.perf_counter()
     model = build_feature_net(images.shape[1:], num_classes, widths=tuple(cfg.widths), feature_dim=cfg.feature_dim,
                               seed=job.seed)
@@ -119,6 +138,6 @@ def _train_feature_net(job: Job, processed: Path, num_classes: int, path: Path) 
                                learning_rate=cfg.learning_rate, seed=job.seed)
     seconds = time.perf_counter() - start
     model.save(path)
-    test_images, test_labels = load_split(processed / "test.npz")
+    test_images, test_labels = open_split(processed / "test")
     return {"test_accuracy": accuracy(model, test_images, test_labels), "train_losses": losses,
             "parameters": int(model.count_params()), "seconds": round(seconds, 1)}

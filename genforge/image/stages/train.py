@@ -13,12 +13,13 @@ from genforge import GenForgeError
 from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
-from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.core.plots import write_curves
+from genforge.core.files import atomic_path, write_json
+from genforge.core.plots import epoch_samples_plot, write_curves
 from genforge.core.runs import training_run
 from genforge.core.trainer import is_chief, set_threads
 from genforge.image.grid import grid
 from genforge.image.sampling import generate
+from genforge.image.shards import INDEX, split_digest
 from genforge.image.stages.preprocess import SPLITS
 from genforge.image.store import save_generator
 from genforge.image.training import fit_generator, load_training_splits, spec
@@ -28,9 +29,11 @@ LOSS_LABEL = {"vae": "negative ELBO (nats/image)", "gan": "binary cross-entropy"
 
 def train(job: Job) -> dict:
     """Train, then write ``paths.trained`` (:func:`genforge.image.store.save_generator`, and run.json with the
-    MLflow run id) and ``paths.metrics/{train.json, train_history.csv, train_steps.csv, train_loss.png}``. After
-    every epoch the run gets the curves (``curves/*``) and a grid of ``train.grid_images`` samples of one fixed
-    seed (the image series ``samples``). Resumes from ``paths.checkpoints/<fingerprint>`` as the text generators do.
+    MLflow run id) and ``paths.metrics/{train.json, train_history.csv, train_steps.csv, train_loss.png,
+    train_samples.png}``. After every epoch the run gets the curves (``curves/*``) and a grid of
+    ``train.grid_images`` samples of one fixed seed (the image series ``samples``); train_samples.png puts the
+    epochs' grids side by side (the DVC image plot). Resumes from ``paths.checkpoints/<fingerprint>`` as the text
+    generators do.
 
     Raises:
         GenForgeError: before any training, when this process is a non-chief worker, a split is missing or too
@@ -43,7 +46,7 @@ def train(job: Job) -> dict:
                             "outputs; image generators train on one machine (or MirroredStrategy over its GPUs)")
     processed = Path(job.paths.processed)
     splits, classes = load_training_splits(job)
-    data_md5 = md5_file(processed / "train.npz")
+    data_md5 = split_digest(processed / "train")
     fingerprint = hashlib.sha256(json.dumps([job.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
     params = {"seed": job.seed, "generator": job.name, "modality": job.modality, "data": job.data,
               "train": cfg.model_dump(mode="json")}
@@ -58,11 +61,14 @@ def train(job: Job) -> dict:
     checkpoint = Path(job.paths.checkpoints) / fingerprint
     with training_run(checkpoint, job.experiment, params, tags) as run_id:
         tracking.log_datasets(run_id, {f"{'training' if s == 'train' else 'validation' if s == 'val' else s}":
-                                       processed / f"{s}.npz" for s in SPLITS}, job.name)
-        callbacks = [tracking.epoch_logger(run_id, image_fn=sample_grid if cfg.grid_images else None)]
-        model, state = fit_generator(cfg, splits, len(classes), seed=job.seed, callbacks=callbacks,
+                                       processed / s / INDEX for s in SPLITS}, job.name)
+        logger = tracking.epoch_logger(run_id, image_fn=sample_grid if cfg.grid_images else None)
+        model, state = fit_generator(cfg, splits, len(classes), seed=job.seed, callbacks=[logger],
                                      checkpoint=checkpoint)
         summary = _write_outputs(job, model, classes, state, run_id, time.perf_counter() - start)
+        epoch_samples_plot(logger.drawn, Path(job.paths.metrics) / "train_samples.png",
+                           empty="no sample grids: train.grid_images is 0")
+        tracking.log_artifact(run_id, Path(job.paths.metrics) / "train_samples.png", "plots")
         state.remove()
         tracking.end_run(run_id, "FINISHED")
     return {"run_id": run_id, **summary}
@@ -72,7 +78,7 @@ def _description(job: Job, data_md5: str) -> str:
     cfg = job.train
     kind = f"{'class-conditional ' if cfg.conditional else ''}{cfg.arch}"
     return (f"**{job.name}**: an image generator, {kind} (widths {list(cfg.widths)}), trained on "
-            f"{', '.join(job.data)} (`{Path(job.paths.processed) / 'train.npz'}`, md5 `{data_md5}`) for up to "
+            f"{', '.join(job.data)} (`{Path(job.paths.processed) / 'train'}`, digest `{data_md5}`) for up to "
             f"{cfg.epochs} epochs with seed {job.seed}, by the DVC stage `train@{job.name}` of `dvc.yaml`. The "
             "optimize, evaluate and register stages add their metrics, the logged model and the gate's decision.")
 

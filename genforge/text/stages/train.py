@@ -13,7 +13,7 @@ from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.core.plots import write_curves
+from genforge.core.plots import epoch_samples_plot, write_curves
 from genforge.core.runs import training_run
 from genforge.core.trainer import distribution_strategy, is_chief, set_threads
 from genforge.text.data import check_length, load_tokens
@@ -25,7 +25,7 @@ from genforge.text.training import build_generator, fit_generator
 
 def train(job: Job) -> dict:
     """Train, then write ``paths.trained`` (model.keras, tokenizer.json, run.json with the MLflow run id) and
-    ``paths.metrics/{train.json, train_history.csv, train_loss.png}``.
+    ``paths.metrics/{train.json, train_history.csv, train_loss.png, train_samples.png}``.
 
     Resumes exactly from ``paths.checkpoints/<fingerprint>`` (saved every ``train.checkpoint_steps`` steps, see
     :class:`genforge.core.checkpoint.TrainingState`) when a run with the same params and data was interrupted, in
@@ -71,10 +71,13 @@ def train(job: Job) -> dict:
     with training_run(checkpoint, job.experiment, params, tags) as run_id:  # one trainer; a resume continues the run
         tracking.log_datasets(run_id, {"training": processed / "train.npy", "validation": processed / "val.npy",
                                        "test": processed / "test.npy"}, job.name)
-        callbacks = [tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)]
+        logger = tracking.epoch_logger(run_id, sample if cfg.sample_tokens > 0 else None)
         model, state, steps = fit_generator(cfg, tokenizer.vocab_size, train_tokens, val_tokens, seed=job.seed,
-                                            callbacks=callbacks, model=model, checkpoint=checkpoint)
+                                            callbacks=[logger], model=model, checkpoint=checkpoint)
         summary = _write_outputs(job, model, tokenizer, state, run_id, time.perf_counter() - start)
+        epoch_samples_plot(logger.drawn, Path(job.paths.metrics) / "train_samples.png",
+                           empty="no samples: train.sample_tokens is 0")
+        tracking.log_artifact(run_id, Path(job.paths.metrics) / "train_samples.png", "plots")
         state.remove()
         tracking.end_run(run_id, "FINISHED")  # later stages still add their metrics and the model to it
     return {"run_id": run_id, **summary}
