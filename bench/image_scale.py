@@ -1,6 +1,6 @@
 """Scale of the image preprocess stage: a folder of N generated images (PNG, one subfolder per class) streamed into
 shards by ``python -m tasks.preprocess`` for several N, with the stage's wall time and peak resident memory, then
-the train stage's input pipeline (:func:`genforge.image.training.training_dataset` over the memory-mapped train
+the train stage's input pipeline (:func:`genforge.image.training.training_dataset` over the train
 shards) timed and measured the same way.
 
     python bench/image_scale.py --counts 50000 100000 200000 --size 32 --work /tmp/genforge-scale
@@ -8,7 +8,7 @@ shards) timed and measured the same way.
 The images are 10 classes of a filled square (a colour per class, a random size and place) over uniform noise,
 ``--size`` pixels square, RGB. The generator is params.yaml's ``digits-vae`` with ``preprocess.format: folder``,
 ``channels: 3``, the size above and a one-epoch feature network (preprocess trains it on the train split, through the
-same memory-mapped batches). Each run is a child process whose peak RSS comes from ``os.wait4``; the per-image time
+same batches, read on demand). Each run is a child process whose peak RSS comes from ``os.wait4``; the per-image time
 should stay flat as N grows (time linear in N) and the peak RSS should not grow with N (memory bounded by a shard
 and the batches in flight, not by the split). On several GPUs the train stage reads the same shards under
 ``tf.distribute.MirroredStrategy`` (genforge.core.trainer.distribution_strategy), as the text generators do.
@@ -69,6 +69,8 @@ def project(work: Path, size: int) -> None:
     gen["preprocess"].update(format="folder", channels=3, size=[size, size])
     gen["preprocess"]["feature_net"]["epochs"] = 1
     params["generators"] = {"scale": gen}
+    # the images are written straight into paths.raw: collect never runs, so its digest is never checked
+    params["collect"]["sources"] = [{"name": "scale", "kind": "file", "path": "data/raw/scale", "sha256": "0" * 64}]
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

@@ -3,6 +3,8 @@ with its non-finite guard, early-stopping state, per-step loss bookkeeping and s
 ``keras.Model.fit`` of the same model on the same batches, in one process, as a ratio of steps per second.
 
     python bench/image_throughput.py --raw data/raw/mnist [--generator digits-vae] [--steps 200] [--rounds 3]
+    python bench/image_throughput.py --raw data/raw/mnist --profile image-cpu-gan   # a profile's train section over it
+    python bench/image_throughput.py --raw data/raw/mnist --arch diffusion          # another arch, the same sizes
 
 Both sides build the generator's model with the same seed and read ``genforge.image.training.training_dataset``.
 Each side runs ``--steps`` steps after a 20-step warm-up (tracing not counted), alternating ABBA over ``--rounds``
@@ -19,9 +21,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import yaml
 from common import REPO
 
 from genforge.core.config import load_params
+from genforge.image.config import Train
 from genforge.image.data import carve_validation, read_mnist_split
 from genforge.image.training import RANGES, build_generator, fit_generator, training_dataset
 
@@ -49,10 +53,15 @@ def main() -> None:
     parser.add_argument("--generator", default="digits-vae")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", help="a file name in profiles/ whose train section applies over the generator's")
+    parser.add_argument("--arch", choices=("vae", "gan", "diffusion"), help="train this arch instead")
     args = parser.parse_args()
     gen = load_params(REPO / "params.yaml").generators[args.generator]
     steps = WARMUP + args.steps
-    cfg = gen.train.model_copy(update={"epochs": 1, "steps_per_epoch": steps, "checkpoint_steps": 50})
+    update = yaml.safe_load((REPO / f"profiles/{args.profile}.yaml").read_text())["train"] if args.profile else {}
+    if args.arch:
+        update.update(arch=args.arch, conditional=args.arch != "diffusion")
+    cfg = Train(**{**gen.train.model_dump(), **update, "epochs": 1, "steps_per_epoch": steps, "checkpoint_steps": 50})
     images, labels = read_mnist_split(args.raw, "train")
     keep, val = carve_validation(len(images), gen.preprocess.val_fraction, 0)
     splits = {"train": (images[keep], labels[keep]), "val": (images[val], labels[val])}

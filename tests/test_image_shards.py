@@ -1,4 +1,4 @@
-"""A split streamed into .npy shards and read back whole or memory-mapped (genforge.image.shards)."""
+"""A split streamed into .npy shards and read back whole or on demand (genforge.image.shards)."""
 
 import json
 

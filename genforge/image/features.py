@@ -46,7 +46,7 @@ def build_feature_net(input_shape: tuple[int, int, int], num_classes: int, *, wi
 def train_feature_net(model, images, labels: np.ndarray, *, epochs: int, batch_size: int = 128,
                       learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
     """Train ``model`` (Adam, sparse categorical cross-entropy) on ``images`` ``uint8 (N, H, W, C)`` (an array or
-    a split's memory-mapped shards, gathered batch by batch as the generators' training does:
+    a split's shards read on demand, gathered batch by batch as the generators' training does:
     :func:`genforge.image.training.training_dataset`) and ``labels`` ``int (N,)``, ``epochs`` passes of
     ``N // batch_size`` batches; returns each epoch's mean training loss (nats)."""
     import keras
@@ -65,7 +65,7 @@ def train_feature_net(model, images, labels: np.ndarray, *, epochs: int, batch_s
 
 def embed(model, images, batch_size: int = 512, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate features ``float32 (N, feature_dim)`` and class probabilities ``float32 (N, classes)`` of
-    ``uint8`` images ``(N, H, W, C)`` (an array or memory-mapped shards), scaled ``chunk`` images at a time."""
+    ``uint8`` images ``(N, H, W, C)`` (an array or shards read on demand), scaled ``chunk`` images at a time."""
     import keras
 
     both = keras.Model(model.inputs, [model.get_layer(FEATURES).output, model.output])

@@ -93,7 +93,7 @@ def training_dataset(images, labels: np.ndarray, value_range, *, batch_size: int
                      start_step: int = 0):
     """A ``tf.data.Dataset`` of the batches ``(images float32 (B, H, W, C) in value_range, labels int32 (B,))`` of
     :func:`batch_indices` from global step ``start_step`` on. ``images`` is ``uint8 (N, H, W, C)``: an array, or
-    a split's memory-mapped shards (:class:`genforge.image.shards.ShardedImages`), from which each batch is gathered
+    a split's shards read on demand (:class:`genforge.image.shards.ShardedImages`), from which each batch is gathered
     and scaled as the pipeline reaches it, so memory holds a few batches, not the split."""
     import tensorflow as tf
 
@@ -137,7 +137,7 @@ def stop_on_nonfinite():
 def fit_generator(cfg: Train, splits: dict, num_classes: int, *, seed: int, callbacks: list | None = None,
                   checkpoint: str | Path | None = None):
     """Build, compile and fit the generator of ``cfg`` on ``splits`` (``{"train": (images, labels), "val": ...}``,
-    ``uint8 (N, H, W, C)`` arrays or memory-mapped shards, and ``int64 (N,)``) with ``seed``: ``cfg.epochs`` epochs of
+    ``uint8 (N, H, W, C)`` arrays or shards read on demand, and ``int64 (N,)``) with ``seed``: ``cfg.epochs`` epochs of
     ``cfg.steps_per_epoch`` batches (0: one pass), validated on the first ``cfg.val_batches`` batches of val after each
     epoch, with early stopping on the validation loss (not for the GAN, whose losses do not measure sample quality).
     Resumable from ``checkpoint`` as :func:`genforge.core.trainer.fit`.
@@ -187,7 +187,7 @@ def fit_generator(cfg: Train, splits: dict, num_classes: int, *, seed: int, call
 
 
 def load_training_splits(job) -> tuple[dict, list[str]]:
-    """The preprocessed ``train`` split (memory-mapped: :func:`genforge.image.shards.open_split`) and ``val`` split
+    """The preprocessed ``train`` split (read on demand: :func:`genforge.image.shards.open_split`) and ``val`` split
     (in memory) of image generator ``job``, and its class names.
 
     Raises:

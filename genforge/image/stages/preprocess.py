@@ -130,7 +130,7 @@ def _train_feature_net(job: Job, processed: Path, num_classes: int, path: Path) 
     from genforge.image.features import accuracy, build_feature_net, train_feature_net
 
     cfg = job.preprocess.feature_net
-    images, labels = open_split(processed / "train")  # memory-mapped: batches are gathered as training reads them
+    images, labels = open_split(processed / "train")  # read on demand: batches are gathered as training reads them
     start = time.perf_counter()
     model = build_feature_net(images.shape[1:], num_classes, widths=tuple(cfg.widths), feature_dim=cfg.feature_dim,
                               seed=job.seed)
