@@ -99,6 +99,29 @@ def test_a_corrupt_file_is_skipped_and_listed_or_refused_by_name(image_project):
         preprocess(load_params(), IMAGE)
 
 
+def test_an_unlabelled_image_or_a_split_where_nothing_decodes_is_refused_by_name(image_project):
+    from conftest import folder_digest
+
+    root, params = image_project
+    processed = root / f"data/processed/{IMAGE}"
+    (root / "shapes/loose.png").write_bytes((root / "shapes/bar/000.png").read_bytes())
+    params["collect"]["sources"][-1]["sha256"] = folder_digest(root / "shapes")
+    write_params(root, params)
+    collect(load_params())
+    with pytest.raises(GenForgeError, match=r"every image labelled with one of 2 or more classes \(loose.png is not\)"):
+        preprocess(load_params(), IMAGE)
+    assert not processed.exists()  # refused before anything is written
+    (root / "shapes/loose.png").unlink()
+    for path in (root / "shapes").rglob("*.png"):
+        path.write_bytes(b"not an image")
+    params["collect"]["sources"][-1]["sha256"] = folder_digest(root / "shapes")
+    write_params(root, params)
+    collect(load_params())
+    with pytest.raises(GenForgeError, match=r"none of the \d+ files drawn for the train split decodes"):
+        preprocess(load_params(), IMAGE)
+    assert not (processed / "train").exists()  # the half-written split was removed
+
+
 def test_a_gan_whose_losses_become_nan_stops_and_leaves_nothing_to_register(image_project):
     root, params = image_project
     params["generators"][IMAGE]["train"].update(arch="gan", learning_rate=1e30, beta_1=0.5)
