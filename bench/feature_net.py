@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genforge.image.data import read_mnist_split
+from genforge.core.idx import read_mnist_split
 from genforge.image.features import accuracy, build_feature_net, embed, train_feature_net
 from genforge.image.metrics import classifier_score, fid, kid, precision_recall_density_coverage
 

@@ -43,8 +43,9 @@ import yaml
 from common import REPO
 from keras import layers
 
+from genforge.core.idx import read_mnist_split
 from genforge.image.config import Train
-from genforge.image.data import read_mnist_split, scale
+from genforge.image.data import scale
 from genforge.image.evaluation import scores
 from genforge.image.features import embed
 from genforge.image.sampling import generate, to_uint8

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genforge.image.data import read_mnist_split, scale
+from genforge.core.idx import read_mnist_split
+from genforge.image.data import scale
 from genforge.image.diffusion import Diffusion
 from genforge.image.features import build_feature_net, embed, train_feature_net
 from genforge.image.metrics import class_histogram, classifier_score, fid, kid, precision_recall_density_coverage

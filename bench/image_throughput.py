@@ -25,8 +25,9 @@ import yaml
 from common import REPO
 
 from genforge.core.config import load_params
+from genforge.core.idx import read_mnist_split
 from genforge.image.config import Train
-from genforge.image.data import carve_validation, read_mnist_split
+from genforge.image.data import carve_validation
 from genforge.image.training import RANGES, build_generator, fit_generator, training_dataset
 
 WARMUP = 20

@@ -39,8 +39,12 @@ def generate(
                                                   "one, printed]", show_default=False)] = None,
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,
-    out: Annotated[Path | None, typer.Option(help="image generators: the PNG file the grid of images is written to")]
-    = None,
+    out: Annotated[Path | None, typer.Option(help="image generators: the PNG file the grid of images is written to; "
+                                                  "video generators: the GIF of the generated frames")] = None,
+    input_clip: Annotated[Path | None, typer.Option("--input", help="video generators: the clip to continue (an "
+                                                                    "animated GIF, or a folder of PNG frames)")] = None,
+    frames: Annotated[int | None, typer.Option(min=1, help="video generators: frames to generate [default: the "
+                                                          "model's horizon]", show_default=False)] = None,
 ) -> None:
     """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it); for an
     image generator, write a grid of -n images to --out (a PNG, 10 columns, row by row).
@@ -48,6 +52,10 @@ def generate(
     A prompt character outside a char model's vocabulary is an error (it names the characters). Without ``--seed``
     a fresh seed is drawn; the seed used is printed to standard error (``seed: N``), so that the text can be
     generated again. While the model loads and generates, a status line on standard error says so.
+
+    For a video generator, the frames after the clip ``--input`` (its last frames, as many as the model's context)
+    are written to ``--out`` as an animated GIF; ``--seed`` and the sampling options do not apply (generation is
+    deterministic: the same clip gives the same frames as the served model).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if seed is None:
@@ -56,6 +64,10 @@ def generate(
     console.print(f"seed: {seed}", highlight=False)
     try:
         with console.status(f"loading {model} and generating ..."):
+            if _is_video_generator(model):
+                written = _continue_clip(model, input_clip, frames, out)
+                console.print(f"wrote {written} frames to {out}", highlight=False)
+                return
             if _is_image_generator(model):
                 _draw_grid(model, max_new_tokens, seed, out)
                 console.print(f"wrote {max_new_tokens} images to {out}", highlight=False)
@@ -87,6 +99,51 @@ def _is_image_generator(model: str) -> bool:
         schema = _pyfunc(model).metadata.get_input_schema()
         return schema is not None and "num_images" in schema.input_names()
     return (Path(model) / "spec.json").is_file()
+
+
+def _is_video_generator(model: str) -> bool:
+    """Whether ``model`` is a video generator: its signature takes ``frames`` (a URI), or the folder holds a
+    predictor."""
+    if _is_uri(model):
+        schema = _pyfunc(model).metadata.get_input_schema()
+        return schema is not None and "frames" in schema.input_names()
+    return (Path(model) / "predictor.keras").is_file()
+
+
+def _continue_clip(model: str, clip_path: Path | None, n: int | None, out: Path | None) -> int:
+    """Generate the frames after the clip at ``clip_path`` with a video generator (the served model's answer, for
+    a URI) and write them to ``out`` as an animated GIF; return how many.
+
+    Raises:
+        GenForgeError: no ``--input`` or ``--out``, a clip that does not decode or is too short, frames of another
+            size than the model's, or an unreadable model.
+    """
+    from genforge.video.media import frames_from_base64, png_base64, read_clip, write_gif
+
+    if clip_path is None or out is None:
+        raise GenForgeError("a video generator continues a clip: give --input clip.gif (or a folder of PNG frames) "
+                            "and --out next.gif")
+    clip = read_clip(clip_path)
+    if _is_uri(model):
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        request = {"frames": [[png_base64(f) for f in clip]]}
+        if n is not None:
+            request["num_frames"] = [n]
+        try:
+            frame = _pyfunc(model).predict(pd.DataFrame(request))
+        except MlflowException as e:
+            raise GenForgeError(e.message) from None
+        generated = frames_from_base64(list(frame["frames"][0]))
+    else:
+        from genforge.video.pyfunc import predict_frames
+        from genforge.video.store import load_predictor
+
+        network, spec = load_predictor(model)
+        generated = predict_frames(network, spec, clip, spec["horizon"] if n is None else n)
+    write_gif(generated, out)
+    return len(generated)
 
 
 def _draw_grid(model: str, n: int, seed: int, out: Path | None) -> None:

@@ -48,6 +48,7 @@ def folder_digest(folder: Path) -> str:
 
 CHAR, GPT = "plays-char-lstm", "plays-byte-gpt"  # the generators of the shipped params.yaml
 IMAGE = "digits-vae"  # the shipped image generator
+VIDEO = "moving-digits"  # the shipped video generator
 
 
 def write_shapes(folder: Path, per_class: int = 40, size: int = 8, seed: int = 0) -> None:
@@ -92,6 +93,40 @@ def tiny_image_generator(gen: dict) -> dict:
     return gen
 
 
+def write_digits(folder: Path, train: int = 40, test: int = 12, seed: int = 0) -> None:
+    """MNIST's four IDX files with ``train`` and ``test`` 28x28 "digits" (a bright random rectangle each), written
+    deterministically: a source for Moving MNIST."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", train), ("t10k", test)):
+        images = np.zeros((n, 28, 28), np.uint8)
+        for image in images:
+            r, c = rng.integers(2, 14, 2)
+            image[r:r + rng.integers(6, 14), c:c + rng.integers(3, 12)] = 255
+        header = bytes([0, 0, 8, 3]) + b"".join(x.to_bytes(4, "big") for x in images.shape)
+        (folder / f"{split}-images.idx3-ubyte").write_bytes(header + images.tobytes())
+        labels = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + bytes(i % 10 for i in range(n))
+        (folder / f"{split}-labels.idx1-ubyte").write_bytes(labels)
+
+
+def tiny_video_generator(gen: dict) -> dict:
+    """The video generator of params.yaml shrunk to 32x32 canvases of one rectangle (:func:`write_digits`), 6
+    frames, a tiny window model and a few sequences."""
+    gen["data"] = ["digits"]
+    gen["preprocess"].update(size=32, frames=6, digits=1, val_sequences=4, test_sequences=6)
+    gen["train"].update(context=3, rollout=2, filters=[4], batch_size=2, epochs=2, steps_per_epoch=3, val_batches=1,
+                        checkpoint_steps=0, sample_sequences=1)
+    gen["optimize"].update(num_sequences=3)
+    gen["optimize"]["prune"].update(steps=2, schedule_steps=1, frequency=1)
+    gen["evaluate"].update(num_sequences=6, samples=2, speed_batch=2, latency_runs=3)
+    # an untrained model is far below copy-last-frame: the gate here checks that the figures exist and are finite
+    gen["evaluate"]["gate"] = [{"metric": "ssim_gain", "op": ">", "threshold": -1.0},
+                               {"metric": "stability.nonfinite_losses", "op": "<=", "threshold": 0}]
+    return gen
+
+
 def tiny_generator(gen: dict) -> dict:
     """One text generator of params.yaml shrunk to a tiny model and evaluation (seconds per stage)."""
     gen["data"] = ["plays"]
@@ -114,7 +149,8 @@ def tiny_generator(gen: dict) -> dict:
 
 def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
     """The project's params.yaml shrunk to a tiny corpus (and, with an image generator, the shapes of
-    :func:`write_shapes`, written under ``root/shapes`` when missing) and the given generators, each tiny."""
+    :func:`write_shapes` under ``root/shapes``; with a video generator, the digits of :func:`write_digits` under
+    ``root/digits``; each written when missing) and the given generators, each tiny."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
                                      "sha256": folder_digest(root / "corpus")}]
@@ -123,8 +159,14 @@ def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
             write_shapes(root / "shapes")
         params["collect"]["sources"].append({"name": "shapes", "kind": "file", "path": "shapes",
                                              "sha256": folder_digest(root / "shapes")})
-    params["generators"] = {name: (tiny_image_generator if params["generators"][name]["modality"] == "image"
-                                   else tiny_generator)(params["generators"][name]) for name in generators}
+    if any(params["generators"][name]["modality"] == "video" for name in generators):
+        if not (root / "digits").exists():
+            write_digits(root / "digits")
+        params["collect"]["sources"].append({"name": "digits", "kind": "file", "path": "digits",
+                                             "sha256": folder_digest(root / "digits")})
+    shrink = {"image": tiny_image_generator, "video": tiny_video_generator}
+    params["generators"] = {name: shrink.get(params["generators"][name]["modality"], tiny_generator)(
+        params["generators"][name]) for name in generators}
     return params
 
 

@@ -7,7 +7,7 @@ import yaml
 from genforge import GenForgeError
 from genforge.core.config import load_params
 
-CHAR, GPT, IMAGE = "plays-char-lstm", "plays-byte-gpt", "digits-vae"
+CHAR, GPT, IMAGE, VIDEO = "plays-char-lstm", "plays-byte-gpt", "digits-vae", "moving-digits"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,8 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT, IMAGE]
+    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO]
+    assert params.generators[VIDEO].modality == "video" and params.generators[VIDEO].data == ["mnist"]
     assert params.generators[IMAGE].modality == "image" and params.generators[IMAGE].data == ["mnist"]
     assert params.generators[CHAR].preprocess.tokenizer == "char"
     assert params.generators[GPT].preprocess.tokenizer == "byte" and params.generators[GPT].train.arch == "gpt"
@@ -128,7 +129,8 @@ def test_duplicate_yaml_key_is_refused(tmp_path):
 def test_every_profile_applies_and_validates(name):
     from genforge.cli import profile_overrides
 
-    generator = IMAGE if name.startswith("image-") else CHAR  # a profile of the generator's modality
+    # a profile of the generator's modality
+    generator = IMAGE if name.startswith("image-") else VIDEO if name.startswith("video-") else CHAR
     args = profile_overrides(name, generator)
     assert args[0] == "-S" and len(args) % 2 == 0
     sections = {a.split(".")[2] for a in args[1::2]}
@@ -143,5 +145,6 @@ def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(GenForgeError, match=r"no such profile \(profiles: cpu, cpu-gpt, cpu-mlp, cpu-quick"):
         profile_overrides("tpu", CHAR)
     with pytest.raises(GenForgeError,
-                       match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae\)"):
+                       match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae, "
+                             r"moving-digits\)"):
         profile_overrides("cpu", "nope")

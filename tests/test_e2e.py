@@ -1,5 +1,5 @@
-"""End to end on a tiny project with the shipped text generators and a tiny image generator: `dvc repro`, then the
-Prefect flow (one branch per generator), then the CLI and `mlflow models serve`; each as a user runs them."""
+"""End to end on a tiny project with the shipped text generators and a tiny image and video generator: `dvc repro`,
+then the Prefect flow (one branch per generator), then the CLI and `mlflow models serve`; each as a user runs them."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CHAR, GPT, IMAGE, run, tiny_params, write_params
+from conftest import CHAR, GPT, IMAGE, VIDEO, run, tiny_params, write_params
 
 BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")
 
@@ -24,18 +24,23 @@ def stages(*generators, verbs=BRANCH) -> set[str]:
 
 @pytest.mark.slow
 def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
-    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE)))
+    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE, VIDEO)))
     run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "three generators"], project)
+    run(["git", "commit", "-qm", "four generators"], project)
     # 1. dvc repro runs every stage of every generator
     start = time.perf_counter()
     run(["dvc", "repro"], project)
     print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE)
+    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE, VIDEO)
     index = (project / "reports/index.html").read_text()
-    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE))
+    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO))
+    video = json.loads((project / f"metrics/{VIDEO}/evaluate.json").read_text())
+    assert set(video["per_horizon"]) == {"model", "copy_last_frame", "mean_frame"}
+    assert all(len(s["ssim"]) == 3 for s in video["per_horizon"].values())  # 6 frames, 3 of context
+    page = (project / f"reports/{VIDEO}.html").read_text()
+    assert page.count("data:image/gif;base64,") == 2 and "copy last frame" in page
 
     # 2. a second repro is a no-op
     start = time.perf_counter()
@@ -70,7 +75,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert json.loads((project / f"metrics/{GPT}/register.json").read_text())["version"] == 1
     new_lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE):
+    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE, VIDEO):
         assert new_lock[stage] == lock[stage], stage
     for verb in ("train", "optimize", "evaluate", "register"):
         assert new_lock[f"{verb}@{CHAR}"] != lock[f"{verb}@{CHAR}"], verb
@@ -87,7 +92,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     failed = run_flow(project, env_home, check=False)
     assert failed.returncode == 1
     assert f"generators failed: {GPT} (train" in failed.stderr
-    assert f"The others finished: {CHAR}, {IMAGE}" in failed.stderr
+    assert f"The others finished: {CHAR}, {IMAGE}, {VIDEO}" in failed.stderr
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate", "register")) | {"report"}
 
@@ -106,6 +111,46 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     # 8. an image generator's champion: the CLI writes the same grid for the same seed, and `mlflow models serve`
     #    over REST answers with the images of that grid
     draw_and_serve(project, tmp_path)
+
+    # 9. a video generator's champion: the CLI and `mlflow models serve` continue a clip with the same frames
+    continue_and_serve(project, tmp_path)
+
+
+def continue_and_serve(project, tmp_path):
+    import base64
+    import io
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+    from test_servers import background, environment, free_port, wait_for
+
+    from genforge.video.media import gif_bytes, png_base64, read_clip
+
+    uri = f"models:/genforge-{VIDEO}@champion"
+    clip = np.load(project / f"data/processed/{VIDEO}/test.npy")[0, :3]  # a test sequence's context
+    (project / "clip.gif").write_bytes(gif_bytes(clip))
+    run(["genforge", "generate", "--model", uri, "--input", "clip.gif", "--frames", "4", "--out", "next.gif"],
+        project)
+    port = free_port()
+    with background(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p",
+                     str(port)], environment(project), tmp_path / "serve-video.log", cwd=project) as server:
+        wait_for(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve-video.log")
+
+        def ask(frames, num_frames):
+            body = {"dataframe_records": [{"frames": [png_base64(f) for f in frames], "num_frames": num_frames}]}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                             data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())["predictions"][0]["frames"]
+
+        served = [np.asarray(Image.open(io.BytesIO(base64.b64decode(f)))) for f in ask(clip, 4)]
+        with pytest.raises(urllib.error.HTTPError) as refused:  # fewer frames than the model's context
+            ask(clip[:2], 4)
+        assert refused.value.code == 400 and "needs 3 frames of context" in refused.value.read().decode()
+    assert np.array_equal(np.stack(served)[..., None], read_clip(project / "next.gif"))
 
 
 def draw_and_serve(project, tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.image.idx import read_idx
+from genforge.core.idx import read_idx
 
 
 def test_images_and_labels_hand_made(tmp_path):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.image.data import carve_validation, read_mnist_split, scale
+from genforge.core.idx import read_mnist_split
+from genforge.image.data import carve_validation, scale
 
 
 def idx(shape, values, type_code=8) -> bytes:

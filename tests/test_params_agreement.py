@@ -88,6 +88,16 @@ def test_the_code_a_registered_model_carries_is_a_dependency_of_its_register_sta
         assert uncovered == [], f"register@{name} does not depend on {uncovered}"
 
 
+def test_the_video_stages_declare_every_key_they_read(project):
+    from conftest import VIDEO, tiny_params, write_params
+
+    write_params(project, tiny_params(project, (VIDEO,)))
+    declared = declared_params(project)
+    reads = run_recorded(project, name=VIDEO)
+    assert {f"generators.{VIDEO}.train.rollout", "seed"} <= reads[f"train@{VIDEO}"]
+    assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
+
+
 def test_the_image_stages_declare_every_key_they_read(project):
     from conftest import IMAGE, tiny_params, write_params
 

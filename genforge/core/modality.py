@@ -17,6 +17,7 @@ from genforge import GenForgeError
 MODALITIES: dict[str, str] = {
     "text": "genforge.text.modality",
     "image": "genforge.image.modality",
+    "video": "genforge.video.modality",
 }
 
 

@@ -14,7 +14,8 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.image.data import carve_validation, read_mnist_split
+from genforge.core.idx import read_mnist_split
+from genforge.image.data import carve_validation
 from genforge.image.folder import decode_files, image_files, label_of
 from genforge.image.shards import open_split, split_digest, write_split
 

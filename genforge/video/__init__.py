@@ -1,0 +1,1 @@
+"""The video modality: next-frame generators (ConvLSTM, a convolutional window model) on Moving MNIST."""
