@@ -4,6 +4,7 @@ inputs a user meets (a short clip, frames of different sizes, a file that does n
 
 import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -139,7 +140,34 @@ def test_a_clip_reads_back_from_a_gif_and_a_folder_of_frames(tmp_path):
     assert strip([frames[:2], frames]).shape == (2 * 16 + 2, 4 * 16 + 3 * 2)
 
 
+def write_mp4(path, frames: np.ndarray) -> None:
+    """``uint8 (T, H, W, 1)`` frames as an MPEG-4 part 2 video (an encoder every FFmpeg build has)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"qscale": "1"}  # the finest quantizer: near-lossless
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f[..., 0], format="gray")))
+        container.mux(stream.encode())
+
+
+def test_a_clip_reads_back_from_a_video_file(tmp_path):
+    frames = np.zeros((6, 32, 32, 1), np.uint8)
+    for i in range(6):
+        frames[i, 8:20, 4 + 3 * i:12 + 3 * i] = 255  # a bar moving right
+    write_mp4(tmp_path / "clip.mp4", frames)
+    decoded = read_clip(tmp_path / "clip.mp4")
+    assert decoded.shape == frames.shape and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - frames).mean() < 4  # lossy, but close
+    assert decoded[3, 14, 4 + 9 + 4] > 200 and decoded[3, 14, 2] < 50  # the bar where it was in frame 3
+
+
 def test_bad_clips_are_refused_by_name(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 and then nothing")
+    with pytest.raises(GenForgeError, match="broken.mp4: cannot decode it as a video"):
+        read_clip(tmp_path / "broken.mp4")
     (tmp_path / "broken.gif").write_bytes(b"GIF89a not really")
     with pytest.raises(GenForgeError, match="broken.gif: cannot decode it as an image"):
         read_clip(tmp_path / "broken.gif")
@@ -177,6 +205,7 @@ def test_the_served_model_continues_a_clip_as_the_cli_does_and_refuses_bad_reque
     refused({"frames": [[png_base64(f) for f in frames[:2]]]}, "row 0: the clip has 2 frames; this model needs 3")
     refused({"frames": [[png_base64(f) for f in clip(3, 8)]]}, "row 0: the frames are 8x8; this model takes 16x16")
     refused({"frames": [[png_base64(f) for f in frames]], "num_frames": [0]}, "num_frames must be between 1 and")
+    refused({"frames": [[png_base64(f) for f in frames]], "num_frames": ["ten"]}, "num_frames must be an integer")
     refused({"frames": [[png_base64(frames[0]), png_base64(clip(1, 8)[0])]]}, r"frames differ in size")
     refused({"frames": [["bm90IGFuIGltYWdl"]]}, "row 0: frame 0: not a base64 image")
 
@@ -218,3 +247,38 @@ def test_the_training_loss_is_cross_entropy_plus_the_ssim_term():
     luminance = (2 * 0.5 * 1.0 + c1) / (0.5 ** 2 + 1.0 + c1)
     assert float(frame_loss(1.0)(ones, logits)) == pytest.approx(np.log(2) + 1 - luminance, abs=1e-3)
     assert float(frame_loss(0.0)(ones, logits)) == pytest.approx(np.log(2), abs=1e-6)
+
+
+def test_a_folder_of_clips_is_cut_into_sequences_split_by_time_and_trains(project):
+    from conftest import VIDEO, folder_digest, tiny_params, write_params
+
+    from genforge.core.config import load_params
+    from tasks.collect import collect
+    from tasks.preprocess import preprocess
+    from tasks.train import train
+
+    (project / "clips").mkdir()
+    ramp = np.zeros((26, 24, 40, 1), np.uint8)  # 26 frames of a bar moving right, 40x24: cropped to 24x24
+    for i in range(26):
+        ramp[i, 6:18, 8 + i // 2:14 + i // 2] = 255
+    write_mp4(project / "clips/a.mp4", ramp)
+    write_mp4(project / "clips/short.mp4", ramp[:10])  # 10 frames: 1 sequence of 6, too few to split
+    (project / "clips/broken.mp4").write_bytes(b"not a video")
+    params = tiny_params(project, (VIDEO,))
+    params["collect"]["sources"][-1].update(name="clips", path="clips", sha256=folder_digest(project / "clips"))
+    params["generators"][VIDEO]["data"] = ["clips"]
+    params["generators"][VIDEO]["preprocess"].update(format="folder", size=16, frames=6, val_fraction=0.25,
+                                                     test_fraction=0.25)
+    write_params(project, params)
+    collect(load_params())
+    done = preprocess(load_params(), VIDEO)
+    assert (done["val_sequences"], done["test_sequences"]) == (1, 1)  # 26 frames: 4 sequences of 6
+    train_split = np.load(project / f"data/processed/{VIDEO}/train.npy")
+    test_split = np.load(project / f"data/processed/{VIDEO}/test.npy")
+    assert train_split.shape == (2, 6, 16, 16, 1) and test_split.shape == (1, 6, 16, 16, 1)
+    # split by time: the test sequence is the clip's last (frames 18..23), where the bar is furthest right
+    assert np.argmax(test_split[0, 0, 8]) > np.argmax(train_split[0, 0, 8])
+    stats = json.loads((project / f"metrics/{VIDEO}/preprocess.json").read_text())
+    assert [s["file"] for s in stats["skipped"]] == ["broken.mp4", "short.mp4"]
+    assert "cannot decode it as a video" in stats["skipped"][0]["reason"]
+    assert train(load_params(), VIDEO)["steps"] == 6  # 2 epochs of 3 steps from the stored sequences

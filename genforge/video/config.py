@@ -14,14 +14,17 @@ Width = Annotated[int, Field(ge=1)]
 
 
 class Preprocess(Section):
-    format: Literal["moving_mnist"]  # Moving MNIST (Srivastava et al. 2015) built from the MNIST source's digits
-    size: int = Field(ge=28)  # canvas height and width in pixels (64 in the paper)
+    format: Literal["moving_mnist", "folder"]  # moving_mnist: Moving MNIST (Srivastava et al. 2015) built from the
+    # MNIST source's digits | folder: the video files (MP4, ...) and animated GIFs of a folder, cut into sequences
+    size: int = Field(ge=12)  # frame height and width in pixels (Moving MNIST: at least 28, 64 in the paper)
     frames: int = Field(ge=2)  # frames per sequence (20: 10 of context, 10 to generate)
-    digits: int = Field(ge=1)  # digits per sequence
-    step: float = Field(gt=0, le=1)  # distance a digit moves per frame, as a share of its free range
-    val_fraction: float = Field(gt=0, lt=0.5)  # share of MNIST's training digits kept for validation sequences
-    val_sequences: int = Field(ge=1)  # validation sequences (from the val digits), fixed by the seed
-    test_sequences: int = Field(ge=1)  # test sequences (from MNIST's test digits), fixed by the seed
+    digits: int = Field(ge=1)  # moving_mnist: digits per sequence
+    step: float = Field(gt=0, le=1)  # moving_mnist: distance a digit moves per frame, as a share of its free range
+    val_fraction: float = Field(gt=0, lt=0.5)  # moving_mnist: share of MNIST's training digits kept for validation
+    # sequences | folder: share of each clip's sequences (before its test stretch) held out for validation
+    test_fraction: float = Field(gt=0, lt=0.5)  # folder: share of each clip's sequences, from its end, for testing
+    val_sequences: int = Field(ge=1)  # moving_mnist: validation sequences (from the val digits), fixed by the seed
+    test_sequences: int = Field(ge=1)  # moving_mnist: test sequences (from MNIST's test digits), fixed by the seed
 
 
 class Train(Section):
@@ -108,7 +111,11 @@ with warnings.catch_warnings():
             if self.preprocess.size % self.train.patch:
                 raise ValueError(f"train.patch ({self.train.patch}) must divide preprocess.size "
                                  f"({self.preprocess.size})")
-            if self.evaluate.num_sequences > self.preprocess.test_sequences:
+            if self.preprocess.format == "moving_mnist" and self.preprocess.size < 28:  # noqa: PLR2004
+                raise ValueError(f"preprocess.size ({self.preprocess.size}) must be at least 28 for Moving MNIST: a "
+                                 "digit is 28x28")
+            mnist = self.preprocess.format == "moving_mnist"
+            if mnist and self.evaluate.num_sequences > self.preprocess.test_sequences:
                 raise ValueError(f"evaluate.num_sequences ({self.evaluate.num_sequences}) exceeds "
                                  f"preprocess.test_sequences ({self.preprocess.test_sequences})")
             return self

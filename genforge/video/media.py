@@ -1,5 +1,5 @@
-"""Frames in and out of files: animated GIFs and PNG frames (Pillow), the strip of context | generated | true frames,
-and base64 PNG frames for the served model."""
+"""Frames in and out of files: video files (PyAV, whose wheel bundles FFmpeg), animated GIFs and PNG frames (Pillow),
+the strip of context | generated | true frames, and base64 PNG frames for the served model."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from genforge import GenForgeError
 from genforge.core.files import atomic_path
 
 FRAME_SUFFIXES = (".png", ".gif", ".bmp", ".jpg", ".jpeg")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")  # decoded by PyAV
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -39,34 +40,73 @@ def _same_size(frames: list[np.ndarray], names: Sequence[str]) -> np.ndarray:
     return np.stack(frames)[..., None]
 
 
+def _video_frames(path: Path) -> list[np.ndarray]:
+    """The frames of a video file, decoded by PyAV as 8-bit luma (``uint8 (H, W)`` each)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise GenForgeError(f"{path}: the file has no video stream")
+            return [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    except FileNotFoundError:
+        raise GenForgeError(f"{path}: no such file; give a video file, an animated GIF or a folder of PNG "
+                            "frames") from None
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise GenForgeError(f"{path}: cannot decode it as a video ({e}); give an MP4 (or another format FFmpeg "
+                            "reads), an animated GIF or PNG frames") from None
+
+
+def _image_frames(path: Path) -> list[np.ndarray]:
+    """The frames of an image file (an animated GIF: each of its frames), as ``uint8 (H, W)`` luma."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return [_gray(frame) for frame in ImageSequence.Iterator(image)]
+    except FileNotFoundError:
+        raise GenForgeError(f"{path}: no such file; give a video file, an animated GIF or a folder of PNG "
+                            "frames") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise GenForgeError(f"{path}: cannot decode it as an image ({e}); give a video file, an animated GIF or "
+                            "PNG frames") from None
+
+
 def read_clip(path: str | Path) -> np.ndarray:
-    """The frames ``uint8 (T, H, W, 1)`` of an animated GIF (or any single image: one frame), or of a folder of
-    image files taken in name order; transparency is composited over black (the Moving MNIST background) and
-    colour converted to luma.
+    """The frames ``uint8 (T, H, W, 1)`` of a video file (MP4, MOV, AVI, MKV, WebM: by suffix, decoded by PyAV),
+    an animated GIF (or any single image: one frame), or a folder of image files taken in name order; transparency
+    is composited over black (the Moving MNIST background) and colour converted to luma.
 
     Raises:
         GenForgeError: the file is missing or does not decode, the folder holds no image files, or the frames
             differ in size; the message names the file.
     """
-    from PIL import Image, ImageSequence, UnidentifiedImageError
-
     path = Path(path)
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES) if path.is_dir() else [path]
     if not files:
         raise GenForgeError(f"{path}: a folder of frames needs image files ({', '.join(FRAME_SUFFIXES)})")
     frames, names = [], []
     for file in files:
-        try:
-            with Image.open(file) as image:
-                for i, frame in enumerate(ImageSequence.Iterator(image)):
-                    frames.append(_gray(frame))
-                    names.append(f"{file.name}[{i}]" if path == file else file.name)
-        except FileNotFoundError:
-            raise GenForgeError(f"{file}: no such file; give an animated GIF or a folder of PNG frames") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise GenForgeError(f"{file}: cannot decode it as an image ({e}); give an animated GIF or PNG "
-                                "frames") from None
+        decoded = _video_frames(file) if file.suffix.lower() in VIDEO_SUFFIXES else _image_frames(file)
+        if not decoded:
+            raise GenForgeError(f"{file}: no frames decoded")
+        frames += decoded
+        names += [f"{file.name}[{i}]" for i in range(len(decoded))] if path == file else [file.name] * len(decoded)
     return _same_size(frames, names)
+
+
+def square_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """``uint8 (T, H, W, 1)`` frames centre-cropped to a square and resized to ``size`` x ``size`` (Pillow: box
+    filtering, the area average, when shrinking; bilinear when enlarging)."""
+    from PIL import Image
+
+    h, w = frames.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    method = Image.Resampling.BOX if side >= size else Image.Resampling.BILINEAR
+    out = [np.asarray(Image.fromarray(f[top:top + side, left:left + side, 0], "L").resize((size, size), method))
+           for f in frames]
+    return np.stack(out)[..., None] if out else np.zeros((0, size, size, 1), np.uint8)
 
 
 def write_gif(frames: np.ndarray, path: str | Path, *, ms: int = 100) -> None:

@@ -3,7 +3,7 @@
 Frames are ``float32 (..., H, W, C)`` in [0, 1]; each model works on ``patch`` x ``patch`` pixel patches stacked on
 the channels (``(H / patch, W / patch, patch * patch * C)``, the reshaping PredRNN applies to Moving MNIST, Wang et
 al. 2017) and outputs logits of the next frame's pixels (Bernoulli, trained by binary cross-entropy as Srivastava
-et al. 2015 trained on Moving MNIST).
+et al. 2015 trained on Moving MNIST, plus an SSIM term: :func:`genforge.video.training.frame_loss`).
 
 - ``convlstm``: stacked ConvLSTM layers (Shi et al. 2015, "Convolutional LSTM Network"; keras-io's conv_lstm
   example) reading one frame per step;
@@ -13,8 +13,8 @@ et al. 2015 trained on Moving MNIST).
 
 Both are trained unrolled over the frames to generate, each predicted frame (its pixel probabilities) fed back as
 the next input: the loss is that of the closed loop :func:`generate` runs, not of one step from true frames (trained
-one step from true frames, the window model's errors compounded: its SSIM fell below copy-last-frame's after 4
-frames here).
+one step from true frames, the window model's errors compounded: its SSIM fell below copy-last-frame's from the
+fourth generated frame on, here).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class VideoGenerator(mlflow.pyfunc.PythonModel):
             n = row.get("num_frames")
             n = self.spec["horizon"] if n is None or (isinstance(n, float) and np.isnan(n)) else n
             try:
-                if isinstance(n, bool) or not float(n).is_integer():
+                if not _is_integer(n):
                     raise GenForgeError(f"num_frames must be an integer, got {n!r}")
                 frames = row["frames"]
                 if isinstance(frames, str) or not hasattr(frames, "__len__"):
@@ -81,6 +81,13 @@ class VideoGenerator(mlflow.pyfunc.PythonModel):
                 raise _invalid(f"row {r}: {e}") from None
             rows.append({"request": r, "frames": [png_base64(f) for f in out]})
         return pd.DataFrame(rows, columns=["request", "frames"])
+
+
+def _is_integer(value) -> bool:
+    try:
+        return not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _invalid(message: str):

@@ -1,6 +1,6 @@
 """Fitting a next-frame predictor: its batches (Moving MNIST sequences drawn afresh for every step from the training
-digits), the model of the ``train`` section, and the one training loop behind the train stage and the search trials
-(through :func:`genforge.core.trainer.fit`)."""
+digits, or a folder's training sequences), the model of the ``train`` section, and the one training loop behind the
+train stage and the search trials (through :func:`genforge.core.trainer.fit`)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,23 @@ from genforge.core.trainer import distribution_strategy, fit, set_threads
 from genforge.video.config import Train
 from genforge.video.moving_mnist import sequences
 
-DIGITS, VAL, TEST, SPEC = "train_digits.npy", "val.npy", "test.npy", "dataset.json"  # in paths.processed
+# in paths.processed: Moving MNIST's training digits, or a folder's training sequences; the validation and test
+# sequences; how they were made
+DIGITS, TRAIN, VAL, TEST, SPEC = "train_digits.npy", "train.npy", "val.npy", "test.npy", "dataset.json"
 
 
 @dataclass(frozen=True)
 class Drawing:
-    """How the preprocess stage draws Moving MNIST sequences (its dataset.json), which training repeats for every
-    batch: ``frames`` per sequence, a ``size`` x ``size`` canvas, ``digits`` per sequence moving ``step`` of their
-    free range per frame (:func:`genforge.video.moving_mnist.sequences`)."""
+    """How training batches are drawn (from the preprocess stage's dataset.json): ``format`` ``moving_mnist``: new
+    sequences of ``frames`` frames on a ``size`` x ``size`` canvas, ``digits`` digits each moving ``step`` of their
+    free range per frame (:func:`genforge.video.moving_mnist.sequences`); ``folder``: the stored training sequences,
+    drawn with replacement."""
 
+    format: str
     frames: int
     size: int
-    digits: int
-    step: float
+    digits: int = 0
+    step: float = 0.0
 
 
 def pairs(frames: np.ndarray, cfg: Train, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -42,18 +46,21 @@ def pairs(frames: np.ndarray, cfg: Train, offset: int = 0) -> tuple[np.ndarray, 
     return f[:, :cfg.context], f[:, cfg.context:]
 
 
-def draw_batch(digits: np.ndarray, pre: Drawing, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, int]:
-    """The sequences ``uint8 (batch_size, frames, size, size, 1)`` of global step ``step`` and the offset of its
-    training window (uniform over the offsets that fit ``train.context + train.rollout`` frames is the caller's:
-    :func:`training_dataset`): drawn with the generator ``(seed, step)``, so a resumed run sees the batches an
-    uninterrupted one sees."""
+def draw_batch(source: np.ndarray, pre: Drawing, batch_size: int, seed: int, step: int) -> tuple[np.ndarray, int]:
+    """The sequences ``uint8 (batch_size, frames, size, size, 1)`` of global step ``step`` and a random number for
+    the offset of its training window (:func:`training_dataset`), drawn with the generator ``(seed, step)``, so a
+    resumed run sees the batches an uninterrupted one sees. ``source``: Moving MNIST's training digits (new
+    sequences are drawn from them) or a folder's training sequences (drawn among, with replacement)."""
     rng = np.random.default_rng([seed, step])
-    frames = sequences(digits, rng, batch_size, frames=pre.frames, per_sequence=pre.digits, size=pre.size,
-                       step=pre.step)[0]
+    if pre.format == "folder":
+        frames = source[np.sort(rng.integers(0, len(source), batch_size))]
+    else:
+        frames = sequences(source, rng, batch_size, frames=pre.frames, per_sequence=pre.digits, size=pre.size,
+                           step=pre.step)[0]
     return frames, int(rng.integers(0, 2**31))
 
 
-def training_dataset(digits: np.ndarray, pre: Drawing, cfg: Train, *, seed: int, start_step: int, stop_step: int):
+def training_dataset(source: np.ndarray, pre: Drawing, cfg: Train, *, seed: int, start_step: int, stop_step: int):
     """A ``tf.data.Dataset`` of the input and target batches (:func:`pairs`) of steps ``start_step..stop_step - 1``
     (:func:`draw_batch`), drawn as the pipeline reaches them; each batch's window starts at a frame drawn uniformly
     among those that leave ``context + rollout`` frames."""
@@ -66,7 +73,7 @@ def training_dataset(digits: np.ndarray, pre: Drawing, cfg: Train, *, seed: int,
     offsets = frames - cfg.context - cfg.rollout + 1
 
     def batch(step):
-        sequences, draw = draw_batch(digits, pre, cfg.batch_size, seed, int(step))
+        sequences, draw = draw_batch(source, pre, cfg.batch_size, seed, int(step))
         return pairs(sequences, cfg, draw % offsets)
 
     return (tf.data.Dataset.range(start_step, stop_step)
@@ -117,9 +124,9 @@ def spec(cfg: Train, pre: Drawing) -> dict:
             "frame_shape": [pre.size, pre.size, 1]}
 
 
-def fit_predictor(cfg: Train, pre: Drawing, digits: np.ndarray, val: np.ndarray, *, seed: int,
+def fit_predictor(cfg: Train, pre: Drawing, source: np.ndarray, val: np.ndarray, *, seed: int,
                   callbacks: list | None = None, checkpoint: str | Path | None = None):
-    """Build and fit the predictor of ``cfg`` on sequences drawn from ``digits`` (``uint8 (N, 28, 28)``) for
+    """Build and fit the predictor of ``cfg`` on batches drawn from ``source`` (:func:`draw_batch`) for
     ``cfg.epochs`` epochs of ``cfg.steps_per_epoch`` batches, validated on the first ``cfg.val_batches`` batches of
     the sequences ``val`` (``uint8 (M, T, H, W, 1)``) after each epoch, early stopping on the validation loss;
     resumable from ``checkpoint`` as :func:`genforge.core.trainer.fit`.
@@ -142,7 +149,7 @@ def fit_predictor(cfg: Train, pre: Drawing, digits: np.ndarray, val: np.ndarray,
     validation = pairs(val[:cfg.val_batches * cfg.batch_size], cfg)
 
     def dataset(start_step: int, epochs: int):
-        return training_dataset(digits, pre, cfg, seed=seed, start_step=start_step,
+        return training_dataset(source, pre, cfg, seed=seed, start_step=start_step,
                                 stop_step=epochs * cfg.steps_per_epoch)
 
     state = fit(model, dataset, strategy=strategy, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
@@ -153,21 +160,21 @@ def fit_predictor(cfg: Train, pre: Drawing, digits: np.ndarray, val: np.ndarray,
 
 
 def load_training_data(job) -> tuple[np.ndarray, np.ndarray, Drawing]:
-    """The training digits ``uint8 (N, 28, 28)``, the validation sequences and the :class:`Drawing` of video
-    generator ``job``'s preprocessed data.
+    """What training draws from (Moving MNIST's training digits ``uint8 (N, 28, 28)``, or a folder's training
+    sequences), the validation sequences and the :class:`Drawing` of video generator ``job``'s preprocessed data.
 
     Raises:
         GenForgeError: a file is missing (run the preprocess stage).
     """
     processed = Path(job.paths.processed)
+    dataset = read_json(processed / SPEC)
     out = []
-    for name in (DIGITS, VAL):
+    for name in (DIGITS if dataset["format"] == "moving_mnist" else TRAIN, VAL):
         if not (processed / name).is_file():
             raise GenForgeError(f"{processed / name} is missing; run `dvc repro preprocess@{job.name}` first")
         out.append(np.load(processed / name))
-    dataset = read_json(processed / SPEC)
-    drawing = Drawing(frames=dataset["frames"], size=dataset["size"], digits=dataset["digits_per_sequence"],
-                      step=dataset["step"])
+    drawing = Drawing(format=dataset["format"], frames=dataset["frames"], size=dataset["size"],
+                      digits=dataset.get("digits_per_sequence", 0), step=dataset.get("step", 0.0))
     return out[0], out[1], drawing
 
 
@@ -181,6 +188,6 @@ def fit_trial(job, cfg: Train, seed: int, on_epoch) -> list[float]:
             if on_epoch(epoch + 1, float(logs["val_loss"])):
                 self.model.stop_training = True
 
-    digits, val, drawing = load_training_data(job)
-    _, state = fit_predictor(cfg, drawing, digits, val, seed=seed, callbacks=[Report()])
+    source, val, drawing = load_training_data(job)
+    _, state = fit_predictor(cfg, drawing, source, val, seed=seed, callbacks=[Report()])
     return [float(row["val_loss"]) for row in state.history]

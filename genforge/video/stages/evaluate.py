@@ -31,7 +31,7 @@ BASELINES = {"copy_last_frame": copy_last_frame, "mean_frame": mean_frame}
 def evaluate(job: Job) -> dict:
     """Write ``paths.metrics/{evaluate.json, samples.json, samples.txt}`` and log them to the model's MLflow run.
 
-    For the first ``evaluate.num_sequences`` test sequences (digits never trained on), the model is given the
+    For the first ``evaluate.num_sequences`` test sequences (never trained on), the model is given the
     first ``train.context`` frames and generates the rest in closed loop. evaluate.json holds ``ssim_mean``,
     ``psnr_mean`` and ``mse_mean`` (over every generated frame), ``per_horizon`` (MSE, PSNR and SSIM at horizons
     1..H for the model and each baseline of :data:`BASELINES`), ``baselines`` (their means), ``ssim_gain`` (the

@@ -33,13 +33,13 @@ def _pruned(job: Job, model):
     sequences while :func:`genforge.core.pruning.pruning_callback` raises every kernel's sparsity to
     ``prune.sparsity``; and its sparsity report."""
     cfg, train_cfg = job.optimize.prune, job.train
-    digits, _, pre = load_training_data(job)
+    source, _, pre = load_training_data(job)
     pruned = build_predictor(train_cfg.model_copy(update={"learning_rate": cfg.learning_rate}),
                              (pre.size, pre.size, 1), train_cfg.rollout, job.seed + 1)
     pruned.set_weights(model.get_weights())
     # the fine-tune's batches come after every step the train stage drew (a stream of its own)
     first = train_cfg.epochs * train_cfg.steps_per_epoch
-    data = training_dataset(digits, pre, train_cfg, seed=job.seed, start_step=first, stop_step=first + cfg.steps)
+    data = training_dataset(source, pre, train_cfg, seed=job.seed, start_step=first, stop_step=first + cfg.steps)
     pruned.fit(data, epochs=1, steps_per_epoch=cfg.steps, verbose=1 if sys.stdout.isatty() else 2,
                callbacks=[pruning_callback(target=cfg.sparsity, schedule_steps=cfg.schedule_steps,
                                            frequency=cfg.frequency, power=cfg.power)])

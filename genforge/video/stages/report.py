@@ -42,7 +42,7 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     cfg = job.train
     rows = [["generator", job.name], ["architecture", f"{cfg.arch}, filters {list(cfg.filters)}, patch {cfg.patch}"],
             ["parameters", training.get("parameters")], ["steps", training.get("steps")],
-            ["data", f"Moving MNIST from {', '.join(job.data)} (train digits md5 "
+            ["data", f"{job.preprocess.format} sequences from {', '.join(job.data)} (training data md5 "
                      f"{tags.get('data.train.md5', 'unknown')})"],
             ["commit", tags.get("mlflow.source.git.commit", "unknown")],
             ["written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")]]
@@ -77,7 +77,7 @@ def report_page(job: Job, registration: dict, title: str) -> str:
         f"<h2>Samples: {evaluation['context_frames']} context frames, then {evaluation['horizon']} generated</h2>",
         "<p>Each strip: the context, the generated frames (rows 1 and 2: context then generated), the true frames "
         "(row 3). Each animation: the context, then generated (left) beside true (right).</p>", shown,
-        f"<h2>Scores on {evaluation['sequences']} test sequences (digits never trained on)</h2>",
+        f"<h2>Scores on {evaluation['sequences']} test sequences (never trained on)</h2>",
         _table(["predictor", "mean SSIM", "mean PSNR (dB)", "mean MSE"], means),
         "<h3>Per horizon</h3>", _table(header, _horizon_rows(evaluation)),
         "<h2>Stability</h2>", _table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),

@@ -1,4 +1,4 @@
-"""train: fit a next-frame predictor on Moving MNIST sequences drawn from the training digits, with a strip of
+"""train: fit a next-frame predictor on sequences drawn from the training data, with a strip of
 generated validation frames after every epoch, tracked in one MLflow run; save the model and its spec."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from genforge.core.trainer import is_chief, set_threads
 from genforge.video.media import strip, to_uint8
 from genforge.video.models import generate
 from genforge.video.store import save_predictor
-from genforge.video.training import DIGITS, VAL, fit_predictor, load_training_data, spec
+from genforge.video.training import DIGITS, TRAIN, VAL, fit_predictor, load_training_data, spec
 
 
 def sample_strip(model, model_spec: dict, sequences: np.ndarray) -> np.ndarray:
@@ -54,16 +54,17 @@ def train(job: Job) -> dict:
         raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
                             "outputs; video generators train on one machine (or MirroredStrategy over its GPUs)")
     processed = Path(job.paths.processed)
-    digits, val, pre = load_training_data(job)
-    data_md5 = md5_file(processed / DIGITS)
+    source, val, pre = load_training_data(job)
+    train_file = processed / (DIGITS if pre.format == "moving_mnist" else TRAIN)
+    data_md5 = md5_file(train_file)
     fingerprint = hashlib.sha256(json.dumps([job.seed, cfg.model_dump(), asdict(pre), data_md5])
                                  .encode()).hexdigest()[:16]
     params = {"seed": job.seed, "generator": job.name, "modality": job.modality, "data": job.data,
               "sequences": asdict(pre), "train": cfg.model_dump(mode="json")}
     tags = {"stage": "train", "data.train.md5": data_md5,
-            "mlflow.note.content": f"**{job.name}**: a next-frame {cfg.arch} predictor on Moving MNIST built from "
-                                   f"{', '.join(job.data)} (training digits digest `{data_md5}`), by the DVC stage "
-                                   f"`train@{job.name}`.",
+            "mlflow.note.content": f"**{job.name}**: a next-frame {cfg.arch} predictor on {pre.format} sequences "
+                                   f"from {', '.join(job.data)} (training data digest `{data_md5}`), by the DVC "
+                                   f"stage `train@{job.name}`.",
             **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
                else {})}
     shown = val[:cfg.sample_sequences]
@@ -71,10 +72,10 @@ def train(job: Job) -> dict:
     start = time.perf_counter()
     checkpoint = Path(job.paths.checkpoints) / fingerprint
     with training_run(checkpoint, job.experiment, params, tags) as run_id:
-        tracking.log_datasets(run_id, {"training": processed / DIGITS, "validation": processed / VAL}, job.name)
+        tracking.log_datasets(run_id, {"training": train_file, "validation": processed / VAL}, job.name)
         logger = tracking.epoch_logger(run_id, image_fn=(lambda m: sample_strip(m, model_spec, shown))
                                        if len(shown) else None)
-        model, state = fit_predictor(cfg, pre, digits, val, seed=job.seed, callbacks=[logger],
+        model, state = fit_predictor(cfg, pre, source, val, seed=job.seed, callbacks=[logger],
                                      checkpoint=checkpoint)
         summary = _write_outputs(job, model, model_spec, state, run_id, time.perf_counter() - start)
         epoch_samples_plot(logger.drawn, Path(job.paths.metrics) / "train_samples.png",
