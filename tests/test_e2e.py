@@ -37,7 +37,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     index = (project / "reports/index.html").read_text()
     assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO))
     video = json.loads((project / f"metrics/{VIDEO}/evaluate.json").read_text())
-    assert set(video["per_horizon"]) == {"model", "copy_last_frame", "mean_frame"}
+    assert set(video["per_horizon"]) == {"model", "copy_last_frame", "mean_frame", "black_frame"}
     assert all(len(s["ssim"]) == 3 for s in video["per_horizon"].values())  # 6 frames, 3 of context
     page = (project / f"reports/{VIDEO}.html").read_text()
     assert page.count("data:image/gif;base64,") == 2 and "copy last frame" in page

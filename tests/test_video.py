@@ -13,7 +13,7 @@ from PIL import Image
 from genforge import GenForgeError
 from genforge.video.config import Train
 from genforge.video.media import frames_from_base64, gif_bytes, png_base64, read_clip, strip
-from genforge.video.metrics import copy_last_frame, mean_frame, mse, per_horizon, psnr, ssim
+from genforge.video.metrics import black_frame, copy_last_frame, mean_frame, mse, per_horizon, psnr, ssim
 from genforge.video.moving_mnist import bounce, render, sequences
 
 FRAME = (16, 16, 1)
@@ -76,6 +76,7 @@ def test_the_baselines_repeat_the_last_frame_or_the_mean_frame():
     context = np.stack([np.full((12, 12, 1), v, np.float32) for v in (0.0, 0.2, 0.4)])[None]
     assert copy_last_frame(context, 2).shape == (1, 2, 12, 12, 1) and np.all(copy_last_frame(context, 2) == 0.4)
     np.testing.assert_allclose(mean_frame(context, 3), 0.2, atol=1e-7)
+    assert black_frame(context, 4).shape == (1, 4, 12, 12, 1) and not black_frame(context, 4).any()
     scores = per_horizon(copy_last_frame(context, 2), np.full((1, 2, 12, 12, 1), 0.5, np.float32))
     np.testing.assert_allclose(scores["mse"], [0.01, 0.01], atol=1e-7)
     np.testing.assert_allclose(scores["psnr"], [20.0, 20.0], atol=1e-4)
@@ -249,13 +250,12 @@ def test_the_training_loss_is_cross_entropy_plus_the_ssim_term():
     assert float(frame_loss(0.0)(ones, logits)) == pytest.approx(np.log(2), abs=1e-6)
 
 
-def test_a_folder_of_clips_is_cut_into_sequences_split_by_time_and_trains(project):
+def test_a_folder_of_clips_is_cut_into_sequences_split_by_time_and_drawn_from(project):
     from conftest import VIDEO, folder_digest, tiny_params, write_params
 
     from genforge.core.config import load_params
     from tasks.collect import collect
     from tasks.preprocess import preprocess
-    from tasks.train import train
 
     (project / "clips").mkdir()
     ramp = np.zeros((26, 24, 40, 1), np.uint8)  # 26 frames of a bar moving right, 40x24: cropped to 24x24
@@ -281,4 +281,10 @@ def test_a_folder_of_clips_is_cut_into_sequences_split_by_time_and_trains(projec
     stats = json.loads((project / f"metrics/{VIDEO}/preprocess.json").read_text())
     assert [s["file"] for s in stats["skipped"]] == ["broken.mp4", "short.mp4"]
     assert "cannot decode it as a video" in stats["skipped"][0]["reason"]
-    assert train(load_params(), VIDEO)["steps"] == 6  # 2 epochs of 3 steps from the stored sequences
+    from genforge.core.config import job
+    from genforge.video.training import draw_batch, load_training_data
+
+    source, val, drawing = load_training_data(job(load_params(), VIDEO))
+    assert drawing.format == "folder" and source.shape == (2, 6, 16, 16, 1) and val.shape == (1, 6, 16, 16, 1)
+    batch, _ = draw_batch(source, drawing, 5, seed=0, step=7)  # training draws among the stored sequences
+    assert batch.shape == (5, 6, 16, 16, 1) and all(any(np.array_equal(b, s) for s in source) for b in batch)

@@ -99,6 +99,12 @@ def copy_last_frame(context: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(context[:, -1:], horizon, axis=1)
 
 
+def black_frame(context: np.ndarray, horizon: int) -> np.ndarray:
+    """The black-frame baseline: ``horizon`` frames of zeros, the background of Moving MNIST. On such data it shows
+    how much of a score the background alone earns (SSIM rewards an empty prediction of a mostly empty frame)."""
+    return np.zeros((len(context), horizon, *context.shape[2:]), np.float32)
+
+
 def mean_frame(context: np.ndarray, horizon: int) -> np.ndarray:
     """The mean-frame baseline: the pixel-wise mean of the context frames, repeated ``horizon`` times."""
     return np.repeat(context.mean(axis=1, keepdims=True), horizon, axis=1)

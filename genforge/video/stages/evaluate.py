@@ -19,13 +19,13 @@ from genforge.core.gate import check_gate
 from genforge.core.stability import nonfinite_count
 from genforge.core.trainer import set_threads
 from genforge.video.media import gif_bytes, png_base64, strip, to_uint8
-from genforge.video.metrics import copy_last_frame, mean_frame, per_horizon
+from genforge.video.metrics import black_frame, copy_last_frame, mean_frame, per_horizon
 from genforge.video.models import generate
 from genforge.video.store import PREDICTOR, load_predictor
 from genforge.video.training import TEST
 
 SAMPLES_JSON = "samples.json"  # in paths.metrics: per sample, its strip (PNG) and GIF, base64
-BASELINES = {"copy_last_frame": copy_last_frame, "mean_frame": mean_frame}
+BASELINES = {"copy_last_frame": copy_last_frame, "mean_frame": mean_frame, "black_frame": black_frame}
 
 
 def evaluate(job: Job) -> dict:
@@ -34,7 +34,8 @@ def evaluate(job: Job) -> dict:
     For the first ``evaluate.num_sequences`` test sequences (never trained on), the model is given the
     first ``train.context`` frames and generates the rest in closed loop. evaluate.json holds ``ssim_mean``,
     ``psnr_mean`` and ``mse_mean`` (over every generated frame), ``per_horizon`` (MSE, PSNR and SSIM at horizons
-    1..H for the model and each baseline of :data:`BASELINES`), ``baselines`` (their means), ``ssim_gain`` (the
+    1..H for the model and each baseline of :data:`BASELINES`: copy-last-frame, mean-frame and black-frame),
+    ``baselines`` (their means), ``ssim_gain`` (the
     model's mean SSIM minus copy-last-frame's), ``stability``, ``efficiency`` and ``gate``
     (:func:`genforge.core.gate.check_gate` against ``evaluate.gate``).
     """
@@ -113,10 +114,12 @@ def _write(job: Job, result: dict, shown: np.ndarray, generated: np.ndarray) -> 
                         "gif": base64.b64encode(gif_bytes(movie, ms=job.evaluate.gif_ms)).decode("ascii")})
     write_json(metrics_dir / SAMPLES_JSON, {"rows": ["context", "generated", "true"], "samples": samples})
     scores = result["per_horizon"]
-    lines = [f"{result['sequences']} test sequences, {k} context frames; mean per horizon (model | copy last frame "
-             "| mean frame):", "horizon  ssim                    psnr (dB)               mse"]
+    names = ("model", *BASELINES)
+    lines = [f"{result['sequences']} test sequences, {k} context frames; mean per horizon of "
+             f"{' | '.join(n.replace('_', ' ') for n in names)}:",
+             "horizon  " + "   ".join(f"{key:<{8 * len(names) - 2}}" for key in ("ssim", "psnr (dB)", "mse"))]
     for h in range(result["horizon"]):
-        cells = ["  ".join(f"{scores[n][key][h]:.4f}" for n in ("model", *BASELINES))
+        cells = ["  ".join(f"{scores[n][key][h]:.4f}" for n in names)
                  for key in ("ssim", "psnr", "mse")]
         lines.append(f"{h + 1:>7}  " + "   ".join(cells))
     with atomic_path(metrics_dir / "samples.txt") as tmp:
