@@ -4,7 +4,6 @@ inputs a user meets (a short clip, frames of different sizes, a file that does n
 
 import base64
 import io
-import json
 
 import numpy as np
 import pytest
@@ -243,48 +242,17 @@ def test_the_training_loss_is_cross_entropy_plus_the_ssim_term():
 
     logits = np.zeros((1, 2, 12, 12, 1), np.float32)  # probability 0.5 everywhere
     half, ones = np.full_like(logits, 0.5), np.ones_like(logits)
-    assert float(frame_loss(1.0)(half, logits)) == pytest.approx(np.log(2), abs=1e-3)  # SSIM 1: no term
+    loss = frame_loss(1.0, (12, 12, 1))
+    assert float(loss(half, logits)) == pytest.approx(np.log(2), abs=1e-5)  # SSIM 1: no term
     c1 = 0.01 ** 2  # 0.5 against 1 in flat frames: the luminance term only
     luminance = (2 * 0.5 * 1.0 + c1) / (0.5 ** 2 + 1.0 + c1)
-    assert float(frame_loss(1.0)(ones, logits)) == pytest.approx(np.log(2) + 1 - luminance, abs=1e-3)
-    assert float(frame_loss(0.0)(ones, logits)) == pytest.approx(np.log(2), abs=1e-6)
-
-
-def test_a_folder_of_clips_is_cut_into_sequences_split_by_time_and_drawn_from(project):
-    from conftest import VIDEO, folder_digest, tiny_params, write_params
-
-    from genforge.core.config import load_params
-    from tasks.collect import collect
-    from tasks.preprocess import preprocess
-
-    (project / "clips").mkdir()
-    ramp = np.zeros((26, 24, 40, 1), np.uint8)  # 26 frames of a bar moving right, 40x24: cropped to 24x24
-    for i in range(26):
-        ramp[i, 6:18, 8 + i // 2:14 + i // 2] = 255
-    write_mp4(project / "clips/a.mp4", ramp)
-    write_mp4(project / "clips/short.mp4", ramp[:10])  # 10 frames: 1 sequence of 6, too few to split
-    (project / "clips/broken.mp4").write_bytes(b"not a video")
-    params = tiny_params(project, (VIDEO,))
-    params["collect"]["sources"][-1].update(name="clips", path="clips", sha256=folder_digest(project / "clips"))
-    params["generators"][VIDEO]["data"] = ["clips"]
-    params["generators"][VIDEO]["preprocess"].update(format="folder", size=16, frames=6, val_fraction=0.25,
-                                                     test_fraction=0.25)
-    write_params(project, params)
-    collect(load_params())
-    done = preprocess(load_params(), VIDEO)
-    assert (done["val_sequences"], done["test_sequences"]) == (1, 1)  # 26 frames: 4 sequences of 6
-    train_split = np.load(project / f"data/processed/{VIDEO}/train.npy")
-    test_split = np.load(project / f"data/processed/{VIDEO}/test.npy")
-    assert train_split.shape == (2, 6, 16, 16, 1) and test_split.shape == (1, 6, 16, 16, 1)
-    # split by time: the test sequence is the clip's last (frames 18..23), where the bar is furthest right
-    assert np.argmax(test_split[0, 0, 8]) > np.argmax(train_split[0, 0, 8])
-    stats = json.loads((project / f"metrics/{VIDEO}/preprocess.json").read_text())
-    assert [s["file"] for s in stats["skipped"]] == ["broken.mp4", "short.mp4"]
-    assert "cannot decode it as a video" in stats["skipped"][0]["reason"]
-    from genforge.core.config import job
-    from genforge.video.training import draw_batch, load_training_data
-
-    source, val, drawing = load_training_data(job(load_params(), VIDEO))
-    assert drawing.format == "folder" and source.shape == (2, 6, 16, 16, 1) and val.shape == (1, 6, 16, 16, 1)
-    batch, _ = draw_batch(source, drawing, 5, seed=0, step=7)  # training draws among the stored sequences
-    assert batch.shape == (5, 6, 16, 16, 1) and all(any(np.array_equal(b, s) for s in source) for b in batch)
+    assert float(loss(ones, logits)) == pytest.approx(np.log(2) + 1 - luminance, abs=1e-4)
+    assert float(frame_loss(0.0, (12, 12, 1))(ones, logits)) == pytest.approx(np.log(2), abs=1e-6)
+    # on random frames the SSIM term is the metric's SSIM (computed in float64 by the metric, float32 here)
+    rng = np.random.default_rng(1)
+    true = rng.random((2, 3, 16, 20, 1)).astype(np.float32)
+    logits = rng.normal(0, 2, true.shape).astype(np.float32)
+    probabilities = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    bce = float(np.mean(-(true * np.log(probabilities) + (1 - true) * np.log(1 - probabilities))))
+    expected = bce + 1 - float(ssim(probabilities, true.astype(np.float64)).mean())
+    assert float(frame_loss(1.0, (16, 20, 1))(true, logits)) == pytest.approx(expected, abs=1e-4)
