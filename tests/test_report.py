@@ -144,7 +144,8 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
 
 def test_the_committed_reports_show_the_committed_metrics():
     """reports/<generator>.html and metrics/<generator>/evaluate.json of the last `dvc repro` (both in git) agree
-    figure by figure, for every generator of params.yaml (an image generator: its scores, floor and ceiling)."""
+    figure by figure, for every generator of params.yaml (an image generator: its scores, floor and ceiling; a video
+    generator: its per-horizon table and means)."""
     import json
     from pathlib import Path
 
@@ -156,6 +157,15 @@ def test_the_committed_reports_show_the_committed_metrics():
     generators = yaml.safe_load((repo / "params.yaml").read_text())["generators"]
     for name, gen in generators.items():
         ev = json.loads((repo / f"metrics/{name}/evaluate.json").read_text())
+        if gen["modality"] == "video":
+            from genforge.video.stages.report import _fmt as video_fmt
+            from genforge.video.stages.report import _horizon_rows
+
+            page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
+            cells = [f"<td>{video_fmt(v)}</td>" for row in _horizon_rows(ev) for v in row]
+            cells += [f"<td>{video_fmt(ev[key])}</td>" for key in ("ssim_mean", "psnr_mean", "mse_mean")]
+            assert all(cell in page for cell in cells), name
+            continue
         if gen["modality"] == "image":
             page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
             cells = [f"<td>{_fmt(part[key])}</td>" for key, _, _ in SCORES for part in (ev, ev["floor"], ev["ceiling"])]

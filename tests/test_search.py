@@ -124,12 +124,13 @@ def _trials(project: Path):
     import sqlalchemy.exc
 
     try:
-        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'search/study.db'}")
+        # a poll must never create the schema: creating it while the search does made the search fail ("table
+        # trial_user_attributes already exists"), so the poll reads only what the search has created
+        storage = optuna.storages.RDBStorage(f"sqlite:///{project / 'search/study.db'}", skip_table_creation=True)
+        study = optuna.load_study(study_name="tiny", storage=storage)
     except KeyError:  # not created yet
         return []
-    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
-        # this poll and the search both created the schema at once (a duplicate row, or "table ... already exists"
-        # as a fresh-clone run saw): the next poll reads it
+    except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):  # the search is creating the schema
         return []
     return study.get_trials(deepcopy=False)
 

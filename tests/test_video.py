@@ -133,6 +133,10 @@ def test_a_clip_reads_back_from_a_gif_and_a_folder_of_frames(tmp_path):
     frames = clip(4)
     (tmp_path / "clip.gif").write_bytes(gif_bytes(frames))
     assert np.array_equal(read_clip(tmp_path / "clip.gif"), frames)  # grayscale GIF frames are lossless
+    repeated = frames[[0, 1, 1, 1, 2, 3, 3]]  # the writer stores a repeated frame once, for 3 and 2 durations
+    (tmp_path / "repeated.gif").write_bytes(gif_bytes(repeated, ms=40))
+    assert Image.open(tmp_path / "repeated.gif").n_frames == 4
+    assert np.array_equal(read_clip(tmp_path / "repeated.gif"), repeated)
     (tmp_path / "frames").mkdir()
     for i, f in enumerate(frames):
         Image.fromarray(f[..., 0]).save(tmp_path / "frames" / f"{i:02d}.png")

@@ -58,12 +58,17 @@ def _video_frames(path: Path) -> list[np.ndarray]:
 
 
 def _image_frames(path: Path) -> list[np.ndarray]:
-    """The frames of an image file (an animated GIF: each of its frames), as ``uint8 (H, W)`` luma."""
+    """The frames of an image file, as ``uint8 (H, W)`` luma. An animated GIF is read at a constant frame rate, its
+    shortest frame duration: a frame shown twice as long counts twice (a GIF writer such as Pillow's stores
+    repeated identical frames as one frame of their summed duration)."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return [_gray(frame) for frame in ImageSequence.Iterator(image)]
+            frames = [(_gray(frame), frame.info.get("duration") or 0) for frame in ImageSequence.Iterator(image)]
+            durations = [d for _, d in frames if d > 0]
+            base = min(durations) if len(durations) == len(frames) else 0
+            return [f for f, d in frames for _ in range(max(1, round(d / base)) if base else 1)]
     except FileNotFoundError:
         raise GenForgeError(f"{path}: no such file; give a video file, an animated GIF or a folder of PNG "
                             "frames") from None
