@@ -114,10 +114,11 @@ def log_predictor(run_id: str, model_dir: Path, registered_name: str) -> int:
     """Log the predictor folder ``model_dir`` as the pyfunc model ``model`` of the run (:class:`VideoGenerator`,
     :func:`signature`, an input example of blank context frames asking for 2 frames) and register it as a new
     version of ``registered_name``; return the version number."""
+    from genforge.core.files import read_json
     from genforge.video.media import png_base64
-    from genforge.video.store import load_predictor
+    from genforge.video.store import SPEC
 
-    _, spec = load_predictor(model_dir)
+    spec = read_json(Path(model_dir) / SPEC)
     blank = np.zeros((spec["context"], *spec["frame_shape"]), np.uint8)
     example = pd.DataFrame({"frames": [[png_base64(f) for f in blank]], "num_frames": [2]})
     requirements = tracking.pinned(("keras", "tensorflow-cpu", "numpy", "pandas", "mlflow", "pillow"))

@@ -61,8 +61,8 @@ def evaluate(job: Job) -> dict:
     result["stability"] = _stability(job, model, spec, context[:4])
     result["efficiency"] = _efficiency(job, folder, model, spec, context, len(test) * true.shape[1] / seconds)
     result["gate"] = check_gate(tracking.flatten(result), cfg.gate)
-    _write(job, result, test[:cfg.samples], to_uint8(generated[:cfg.samples]))
-    _log(job, folder, result)
+    samples = _write(job, result, test[:cfg.samples], to_uint8(generated[:cfg.samples]))
+    _log(job, folder, result, samples)
     gate = result["gate"]
     return {"ssim_mean": round(result["ssim_mean"], 4),
             "copy_last_frame_ssim": round(result["baselines"]["copy_last_frame"]["ssim_mean"], 4),
@@ -102,7 +102,8 @@ def _efficiency(job: Job, folder: Path, model, spec: dict, context: np.ndarray, 
     return out
 
 
-def _write(job: Job, result: dict, shown: np.ndarray, generated: np.ndarray) -> None:
+def _write(job: Job, result: dict, shown: np.ndarray, generated: np.ndarray) -> list[dict]:
+    """Write samples.json, samples.txt and evaluate.json; return the samples (strip and GIF of each, base64)."""
     metrics_dir, k = Path(job.paths.metrics), result["context_frames"]
     samples = []
     for i, (sequence, frames) in enumerate(zip(shown, generated, strict=True)):
@@ -125,9 +126,10 @@ def _write(job: Job, result: dict, shown: np.ndarray, generated: np.ndarray) -> 
     with atomic_path(metrics_dir / "samples.txt") as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_json(metrics_dir / "evaluate.json", result)
+    return samples
 
 
-def _log(job: Job, folder: Path, result: dict) -> None:
+def _log(job: Job, folder: Path, result: dict, samples: list[dict]) -> None:
     run_id = read_json(folder / tracking.RUN_FILE)["run_id"]
     flat = {k: v for k, v in tracking.flatten(result).items()
             if isinstance(v, int | float) and not k.startswith(("gate.", "per_horizon.", "efficiency.", "stability."))}
@@ -143,9 +145,8 @@ def _log(job: Job, folder: Path, result: dict) -> None:
     tracking.log_metrics(run_id, {"passed": gate["passed"]}, prefix="gate/")
     tracking.set_tags(run_id, {"gate.passed": str(gate["passed"]).lower(), "gate.reasons": "; ".join(gate["reasons"])
                                or "all checks passed"})
-    saved = read_json(Path(job.paths.metrics) / SAMPLES_JSON)
     with tempfile.TemporaryDirectory() as tmp:
-        for sample in saved["samples"]:
+        for sample in samples:
             for key, suffix in (("strip_png", "png"), ("gif", "gif")):
                 path = Path(tmp) / f"sample_{sample['index']}.{suffix}"
                 path.write_bytes(base64.b64decode(sample[key]))
