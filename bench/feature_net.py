@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from genforge.core.feature_distances import fid, kid
 from genforge.core.idx import read_mnist_split
 from genforge.image.features import accuracy, build_feature_net, embed, train_feature_net
-from genforge.image.metrics import classifier_score, fid, kid, precision_recall_density_coverage
+from genforge.image.metrics import classifier_score, precision_recall_density_coverage
 
 
 def scores(name: str, real_features, features, probabilities, seed: int) -> None:

@@ -16,11 +16,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from genforge.core.feature_distances import fid, kid
 from genforge.core.idx import read_mnist_split
 from genforge.image.data import scale
 from genforge.image.diffusion import Diffusion
 from genforge.image.features import build_feature_net, embed, train_feature_net
-from genforge.image.metrics import class_histogram, classifier_score, fid, kid, precision_recall_density_coverage
+from genforge.image.metrics import class_histogram, classifier_score, precision_recall_density_coverage
 from genforge.image.models import DCGAN, RANGES, VAE
 
 

@@ -65,6 +65,19 @@ def test_bad_source_key_is_named(tmp_path):
         load_params(path)
 
 
+def test_debian_source(tmp_path):
+    deb = {"name": "fonts", "kind": "debian", "package": "fonts-urw-base35", "version": "1:20200910-7+b1",
+           "members": "usr/share/fonts/opentype/urw-base35/*.otf", "sha256": "a" * 64}
+    params = load_params(_write(tmp_path, lambda p: p["collect"]["sources"].append(deb)))
+    src = params.collect.sources[-1]
+    assert src.kind == "debian" and (src.package, src.version, src.members) == (
+        deb["package"], deb["version"], deb["members"])
+    for key, bad in (("package", "Fonts_URW"), ("version", "1.0 beta"), ("version", "")):
+        path = _write(tmp_path, lambda p, key=key, bad=bad: p["collect"]["sources"].append({**deb, key: bad}))
+        with pytest.raises(GenForgeError, match=rf"collect\.sources\.\d+\.{key}: String should match pattern"):
+            load_params(path)
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(GenForgeError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")

@@ -4,16 +4,8 @@ import numpy as np
 import pytest
 
 from genforge import GenForgeError
-from genforge.image.metrics import (
-    class_histogram,
-    classifier_score,
-    fid,
-    frechet_distance,
-    kid,
-    memorization,
-    mmd2_unbiased,
-    precision_recall_density_coverage,
-)
+from genforge.core.feature_distances import fid, frechet_distance, kid, mmd2_unbiased
+from genforge.image.metrics import class_histogram, classifier_score, memorization, precision_recall_density_coverage
 
 
 def test_frechet_distance_of_two_gaussians_by_hand():

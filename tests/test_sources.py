@@ -1,4 +1,7 @@
 import hashlib
+import os
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -7,7 +10,7 @@ import pytest
 from conftest import folder_digest
 
 from genforge import GenForgeError
-from genforge.core.config import FileSource, UrlSource, WheelSource
+from genforge.core.config import DebianSource, FileSource, UrlSource, WheelSource
 from genforge.core.files import sha256_file
 from genforge.core.sources import fetch, tree_digest
 
@@ -126,3 +129,78 @@ def test_unknown_protocol_and_invalid_requirement(tmp_path):
     src = WheelSource(name="w", kind="wheel", requirement="!!bad req", find_links=str(tmp_path), sha256="0" * 64)
     with pytest.raises(GenForgeError, match="is not a valid pip requirement"):
         fetch(src, tmp_path / "w", root=tmp_path, attempts=3, timeout_s=10)
+
+
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (a Debian or Ubuntu machine)")
+
+
+@pytest.fixture
+def apt(tmp_path, monkeypatch):
+    """A tiny real .deb (package demo-data 1.0-1) and a fake ``apt-get`` on PATH that hands it out."""
+    pkg = tmp_path / "pkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text("Package: demo-data\nVersion: 1.0-1\nArchitecture: all\n"
+                                            "Maintainer: Test <test@example.org>\nDescription: test data\n")
+    (pkg / "usr/share/x/sub").mkdir(parents=True)
+    (pkg / "usr/share/x/a.txt").write_text("alpha\n")
+    (pkg / "usr/share/x/sub/b.txt").write_text("beta\n")
+    (pkg / "usr/share/x/c.md").write_text("gamma\n")
+    os.symlink("a.txt", pkg / "usr/share/x/link.txt")
+    deb = tmp_path / "demo-data_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(pkg), str(deb)], check=True,
+                   capture_output=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apt-get"
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> '{tmp_path / "apt-calls"}'
+for last; do :; done
+case " $* " in *" download "*) ;; *) echo "E: not a download: $*" >&2; exit 1;; esac
+if [ "$last" = "demo-data=1.0-1" ]; then cp '{deb}' .; exit 0; fi
+if [ "$last" = "flaky=1" ]; then echo "E: Failed to fetch http://deb.example/flaky_1_all.deb  Timeout" >&2; exit 100; fi
+echo "E: Unable to locate package ${{last%%=*}}" >&2
+exit 100
+""")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return DebianSource(name="deb", kind="debian", package="demo-data", version="1.0-1",
+                        members="usr/share/x/*.txt", sha256=sha256_file(deb))
+
+
+@needs_dpkg
+def test_debian_members_by_glob(tmp_path, apt):
+    entries = fetch(apt, tmp_path / "deb", root=tmp_path, attempts=1, timeout_s=10)
+    expected = {"usr/share/x/a.txt": b"alpha\n", "usr/share/x/sub/b.txt": b"beta\n"}  # not c.md, not link.txt
+    assert _files(tmp_path / "deb") == expected
+    assert not (tmp_path / "deb/usr/share/x/link.txt").exists()
+    assert [(e.source, e.path, e.bytes, e.sha256) for e in entries] == [
+        ("deb", f"deb/{rel}", len(data), hashlib.sha256(data).hexdigest()) for rel, data in sorted(expected.items())]
+
+
+@needs_dpkg
+def test_debian_refusals(tmp_path, apt):
+    with pytest.raises(GenForgeError, match=rf"collect.sources\[deb\]: sha256 mismatch.*set sha256: {apt.sha256}"):
+        fetch(apt.model_copy(update={"sha256": "0" * 64}), tmp_path / "d1", root=tmp_path, attempts=1, timeout_s=10)
+    with pytest.raises(GenForgeError, match=r"apt has no 'nope=1.0-1'.*Unable to locate package nope.*"
+                                            r"Run `apt-get update` first.*`apt-cache policy nope`"):
+        fetch(apt.model_copy(update={"package": "nope"}), tmp_path / "d2", root=tmp_path, attempts=3, timeout_s=10)
+    assert (tmp_path / "apt-calls").read_text().count("download nope=1.0-1") == 1  # not retried
+    with pytest.raises(GenForgeError, match=r"apt-get download 'flaky=1' failed after 2 attempts: E: Failed to fetch"):
+        fetch(apt.model_copy(update={"package": "flaky", "version": "1"}), tmp_path / "d4", root=tmp_path,
+              attempts=2, timeout_s=10)
+    assert (tmp_path / "apt-calls").read_text().count("download flaky=1") == 2
+    with pytest.raises(GenForgeError, match=r"collect.sources\[deb\]: no member of demo-data_1.0-1_all.deb "
+                                            r"matches '\*\*/\*.csv'"):
+        fetch(apt.model_copy(update={"members": "**/*.csv"}), tmp_path / "d3", root=tmp_path, attempts=1,
+              timeout_s=10)
+
+
+@needs_dpkg
+def test_debian_without_apt_get(tmp_path, apt, monkeypatch):
+    only = tmp_path / "only-dpkg"
+    only.mkdir()
+    os.symlink(shutil.which("dpkg-deb"), only / "dpkg-deb")
+    monkeypatch.setenv("PATH", str(only))
+    with pytest.raises(GenForgeError, match=r"collect.sources\[deb\]: the debian source kind needs apt-get and "
+                                            r"dpkg-deb \(a Debian or Ubuntu machine\); install them or use a `file`"):
+        fetch(apt, tmp_path / "d", root=tmp_path, attempts=1, timeout_s=10)

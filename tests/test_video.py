@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from genforge import GenForgeError
+from genforge.core.pixel_metrics import mse, psnr, ssim
 from genforge.video.config import Train
 from genforge.video.media import frames_from_base64, gif_bytes, png_base64, read_clip, strip
-from genforge.video.metrics import black_frame, copy_last_frame, mean_frame, mse, per_horizon, psnr, ssim
+from genforge.video.metrics import black_frame, copy_last_frame, mean_frame, per_horizon
 from genforge.video.moving_mnist import bounce, render, sequences
 
 FRAME = (16, 16, 1)

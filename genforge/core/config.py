@@ -191,7 +191,20 @@ class DistributionSource(_Source):
     index_url: str | None = None
 
 
-Source = Annotated[FileSource | UrlSource | WheelSource | DistributionSource, Field(discriminator="kind")]
+class DebianSource(_Source):
+    """A Debian package, fetched with ``apt-get download <package>=<version>`` from the machine's configured apt
+    sources and unpacked with ``dpkg-deb -x``; members (paths inside the package, such as
+    ``usr/share/fonts/opentype/urw-base35/*.otf``) chosen by glob. Needs a Debian or Ubuntu machine with
+    up-to-date apt lists; the pin is the sha256 of the ``.deb``."""
+
+    kind: Literal["debian"]
+    package: str = Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")
+    version: str = Field(pattern=r"^\S+$")  # exact, with any epoch: 1:0.18+dfsg-19
+    members: str = "**/*"
+
+
+Source = Annotated[FileSource | UrlSource | WheelSource | DistributionSource | DebianSource,
+                   Field(discriminator="kind")]
 
 
 class Collect(Section):
@@ -407,7 +420,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _describe(err: ValidationError, source: Path) -> str:
     from genforge.core.modality import MODALITIES
 
-    tags = {"file", "url", "wheel", *MODALITIES}
+    tags = {"file", "url", "wheel", "distribution", "debian", *MODALITIES}
     lines = []
     for e in err.errors():
         # drop the discriminator tags pydantic inserts into union locations (sources.0.file.path, generators.x.text)

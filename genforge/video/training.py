@@ -90,12 +90,12 @@ def frame_loss(ssim_weight: float, frame_shape: tuple[int, int, int]):
     with Neural Networks". Cross-entropy alone rewards a haze of probability where a digit may be; SSIM punishes
     haze on the black background, which is most of a Moving MNIST frame.
 
-    SSIM is :func:`genforge.video.metrics.ssim`'s (Wang et al. 2004), its separable Gaussian window applied as two
+    SSIM is :func:`genforge.core.pixel_metrics.ssim`'s (Wang et al. 2004), its separable Gaussian window applied as two
     matrix products (``A @ x @ B.T``, ``A`` and ``B`` banded): the same figure as ``tf.image.ssim`` within float32
     rounding, whose 11x11 depthwise convolution made a training step three times as long here."""
     import tensorflow as tf
 
-    from genforge.video.metrics import gaussian_window
+    from genforge.core.pixel_metrics import gaussian_window
 
     h, w, c = frame_shape
 

@@ -16,10 +16,10 @@ from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import percentile
 from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.pixel_metrics import mse, ssim
 from genforge.core.plots import tradeoff_plot
 from genforge.core.pruning import pruning_callback, sparsity_report
 from genforge.core.trainer import set_threads
-from genforge.video.metrics import mse, ssim
 from genforge.video.models import generate
 from genforge.video.store import PREDICTOR, load_predictor
 from genforge.video.training import TEST, build_predictor, load_training_data, training_dataset
