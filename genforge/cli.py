@@ -215,6 +215,81 @@ def _generate(model: str, prompt: str, *, max_new_tokens: int, temperature: floa
                   top_p=top_p, seed=seed, stop=stop)
 
 
+@app.command()
+def translate(
+    model: Annotated[str, typer.Option(help="an image-to-image generator: models:/NAME@ALIAS, models:/NAME/VERSION, "
+                                            "runs:/ID/model, or a local model folder (models/optimized/NAME)")],
+    input_path: Annotated[Path, typer.Option("--input", help="an image file, or a folder of images")],
+    out: Annotated[Path, typer.Option(help="the output PNG (for a file) or folder (for a folder)")],
+) -> None:
+    """Translate an image (or every image of a folder, by relative name) with an image-to-image generator and write
+    the output as PNG: one file for a file, a folder of ``<name>.png`` for a folder. A URI answers through the
+    logged model, as ``mlflow models serve`` does; the output is the same. An input of another size than the
+    model's, or a file that does not decode, is refused by name (exit status 2)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    console = Console(stderr=True)
+    try:
+        with console.status(f"loading {model} and translating ..."):
+            written = _translate(model, input_path, out)
+    except GenForgeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    console.print(f"wrote {written} image{'s' if written != 1 else ''} to {out}", highlight=False)
+
+
+def _translate(model: str, input_path: Path, out: Path) -> int:
+    """Translate ``input_path`` (a file or folder) into ``out``; return how many images were written.
+
+    Raises:
+        GenForgeError: the input is missing or holds no image, a file does not decode or has another size than the
+            model's, or the model is unreadable.
+    """
+    from genforge.core.files import atomic_path
+    from genforge.image2image.pairs import IMAGE_SUFFIXES, read_image
+
+    if input_path.is_dir():
+        files = sorted(p for p in input_path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        targets = [out / p.relative_to(input_path).with_suffix(".png") for p in files]
+    elif input_path.is_file():
+        files, targets = [input_path], [out]
+    else:
+        raise GenForgeError(f"{input_path}: no such file or folder")
+    if not files:
+        raise GenForgeError(f"{input_path}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    outputs = _translated(model, [read_image(p) for p in files], [str(p) for p in files])
+    for target, image in zip(targets, outputs, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            from PIL import Image
+
+            Image.fromarray(image).save(tmp, format="PNG")
+    return len(files)
+
+
+def _translated(model: str, images: list, names: list[str]):
+    """The outputs ``uint8 (N, H, W)`` of ``images`` by ``model`` (the served model's answer, for a URI)."""
+    if _is_uri(model):
+        import numpy as np
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        from genforge.image2image.pyfunc import image_from_base64, png_base64
+
+        try:
+            frame = _pyfunc(model).predict(pd.DataFrame({"image": [png_base64(x) for x in images]}))
+        except MlflowException as e:
+            message = e.message
+            for r, name in enumerate(names):  # the served model names rows; the CLI names files
+                message = message.replace(f"row {r} ", f"{name} ")
+            raise GenForgeError(message) from None
+        return np.stack([image_from_base64(b) for b in frame["image"]])
+    from genforge.image2image.pyfunc import predict_images
+    from genforge.image2image.store import load_generator
+
+    generator, spec = load_generator(model)
+    return predict_images(generator, spec, images, names)
+
+
 @app.command("ui-links")
 def ui_links(url: Annotated[str, typer.Option(help="where the MLflow UI is served")] = "http://127.0.0.1:5000") -> None:
     """Print the MLflow UI link that opens each generator's experiment on its runs (`make ui` prints them)."""

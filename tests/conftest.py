@@ -49,6 +49,7 @@ def folder_digest(folder: Path) -> str:
 CHAR, GPT = "plays-char-lstm", "plays-byte-gpt"  # the generators of the shipped params.yaml
 IMAGE = "digits-vae"  # the shipped image generator
 VIDEO = "moving-digits"  # the shipped video generator
+IMAGE2IMAGE = "glyphs-pix2pix"  # the shipped image-to-image generator
 
 
 def write_shapes(folder: Path, per_class: int = 40, size: int = 8, seed: int = 0) -> None:
@@ -127,6 +128,32 @@ def tiny_video_generator(gen: dict) -> dict:
     return gen
 
 
+def write_fonts(folder: Path) -> None:
+    """Two DejaVu faces (they ship with matplotlib), a source of glyph pairs."""
+    import matplotlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("DejaVuSans.ttf", "DejaVuSerif-Bold.ttf"):
+        shutil.copy(Path(matplotlib.get_data_path()) / "fonts/ttf" / name, folder / name)
+
+
+def tiny_image2image_generator(gen: dict) -> dict:
+    """The image-to-image generator of params.yaml shrunk to 16x16 ASCII glyphs of two DejaVu faces
+    (:func:`write_fonts`) and a tiny U-Net and PatchGAN."""
+    gen["data"] = ["fonts"]
+    gen["preprocess"].update(size=16, source_face="DejaVuSans", target_face="DejaVuSerif-Bold", scripts=["ascii"],
+                             point_size=10, val_fraction=0.2, test_fraction=0.2)
+    gen["train"].update(filters=4, max_filters=8, disc_filters=4, batch_size=2, epochs=2, steps_per_epoch=3,
+                        checkpoint_steps=0, sample_pairs=2)
+    gen["optimize"].update(method="pruned")
+    gen["optimize"]["prune"].update(steps=2, schedule_steps=1, frequency=1)
+    gen["evaluate"].update(samples=2, feature_epochs=1, kid_subsets=2, speed_batch=2, latency_runs=3)
+    # an untrained U-Net is far from the identity: the gate here checks that the figures exist and are finite
+    gen["evaluate"]["gate"] = [{"metric": "l1_ratio_identity", "op": "<", "threshold": 100},
+                               {"metric": "stability.nonfinite_losses", "op": "<=", "threshold": 0}]
+    return gen
+
+
 def tiny_generator(gen: dict) -> dict:
     """One text generator of params.yaml shrunk to a tiny model and evaluation (seconds per stage)."""
     gen["data"] = ["plays"]
@@ -150,7 +177,8 @@ def tiny_generator(gen: dict) -> dict:
 def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
     """The project's params.yaml shrunk to a tiny corpus (and, with an image generator, the shapes of
     :func:`write_shapes` under ``root/shapes``; with a video generator, the digits of :func:`write_digits` under
-    ``root/digits``; each written when missing) and the given generators, each tiny."""
+    ``root/digits``; with an image-to-image generator, the fonts of :func:`write_fonts` under ``root/fonts``; each
+    written when missing) and the given generators, each tiny."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
                                      "sha256": folder_digest(root / "corpus")}]
@@ -164,7 +192,13 @@ def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
             write_digits(root / "digits")
         params["collect"]["sources"].append({"name": "digits", "kind": "file", "path": "digits",
                                              "sha256": folder_digest(root / "digits")})
-    shrink = {"image": tiny_image_generator, "video": tiny_video_generator}
+    if any(params["generators"][name]["modality"] == "image2image" for name in generators):
+        if not (root / "fonts").exists():
+            write_fonts(root / "fonts")
+        params["collect"]["sources"].append({"name": "fonts", "kind": "file", "path": "fonts",
+                                             "sha256": folder_digest(root / "fonts")})
+    shrink = {"image": tiny_image_generator, "video": tiny_video_generator,
+              "image2image": tiny_image2image_generator}
     params["generators"] = {name: shrink.get(params["generators"][name]["modality"], tiny_generator)(
         params["generators"][name]) for name in generators}
     return params

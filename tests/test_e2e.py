@@ -1,4 +1,5 @@
-"""End to end on a tiny project with the shipped text generators and a tiny image and video generator: `dvc repro`,
+"""End to end on a tiny project with the shipped text generators and a tiny image, video and image-to-image
+generator: `dvc repro`,
 then the Prefect flow (one branch per generator), then the CLI and `mlflow models serve`; each as a user runs them."""
 
 import json
@@ -9,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CHAR, GPT, IMAGE, VIDEO, run, tiny_params, write_params
+from conftest import CHAR, GPT, IMAGE, IMAGE2IMAGE, VIDEO, run, tiny_params, write_params
 
 BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")
 
@@ -24,23 +25,27 @@ def stages(*generators, verbs=BRANCH) -> set[str]:
 
 @pytest.mark.slow
 def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
-    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE, VIDEO)))
+    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE)))
     run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "four generators"], project)
+    run(["git", "commit", "-qm", "five generators"], project)
     # 1. dvc repro runs every stage of every generator
     start = time.perf_counter()
     run(["dvc", "repro"], project)
     print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE, VIDEO)
+    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE)
     index = (project / "reports/index.html").read_text()
-    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO))
+    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE))
     video = json.loads((project / f"metrics/{VIDEO}/evaluate.json").read_text())
     assert set(video["per_horizon"]) == {"model", "copy_last_frame", "mean_frame", "black_frame"}
     assert all(len(s["ssim"]) == 3 for s in video["per_horizon"].values())  # 6 frames, 3 of context
     page = (project / f"reports/{VIDEO}.html").read_text()
     assert page.count("data:image/gif;base64,") == 2 and "copy last frame" in page
+    translation = json.loads((project / f"metrics/{IMAGE2IMAGE}/evaluate.json").read_text())
+    assert set(translation["baselines"]) == {"identity", "unet_l1"} and translation["pairs"] >= 1
+    page = (project / f"reports/{IMAGE2IMAGE}.html").read_text()
+    assert all(f"<h3>{rank} SSIM</h3>" in page for rank in ("best", "median", "worst"))
 
     # 2. a second repro is a no-op
     start = time.perf_counter()
@@ -75,7 +80,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert json.loads((project / f"metrics/{GPT}/register.json").read_text())["version"] == 1
     new_lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE, VIDEO):
+    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE, VIDEO, IMAGE2IMAGE):
         assert new_lock[stage] == lock[stage], stage
     for verb in ("train", "optimize", "evaluate", "register"):
         assert new_lock[f"{verb}@{CHAR}"] != lock[f"{verb}@{CHAR}"], verb
@@ -92,7 +97,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     failed = run_flow(project, env_home, check=False)
     assert failed.returncode == 1
     assert f"generators failed: {GPT} (train" in failed.stderr
-    assert f"The others finished: {CHAR}, {IMAGE}, {VIDEO}" in failed.stderr
+    assert f"The others finished: {CHAR}, {IMAGE}, {VIDEO}, {IMAGE2IMAGE}" in failed.stderr
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate", "register")) | {"report"}
 
@@ -114,6 +119,46 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
 
     # 9. a video generator's champion: the CLI and `mlflow models serve` continue a clip with the same frames
     continue_and_serve(project, tmp_path)
+
+    # 10. an image-to-image generator's champion: the CLI and `mlflow models serve` translate a test character's
+    #     glyph into the same image
+    translate_and_serve(project, tmp_path)
+
+
+def translate_and_serve(project, tmp_path):
+    import base64
+    import io
+    import urllib.error
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+    from test_servers import background, environment, free_port, wait_for
+
+    from genforge.image2image.pyfunc import png_base64
+
+    uri = f"models:/genforge-{IMAGE2IMAGE}@champion"
+    glyph = np.load(project / f"data/processed/{IMAGE2IMAGE}/test_input.npy")[0, ..., 0]
+    Image.fromarray(glyph).save(project / "glyph.png")
+    run(["genforge", "translate", "--model", uri, "--input", "glyph.png", "--out", "translated.png"], project)
+    port = free_port()
+    with background(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p",
+                     str(port)], environment(project), tmp_path / "serve-i2i.log", cwd=project) as server:
+        wait_for(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve-i2i.log")
+
+        def ask(image):
+            body = {"dataframe_records": [{"image": png_base64(image)}]}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                             data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())["predictions"][0]["image"]
+
+        served = np.asarray(Image.open(io.BytesIO(base64.b64decode(ask(glyph)))))
+        with pytest.raises(urllib.error.HTTPError) as refused:  # another size than the model's 16x16
+            ask(glyph[:8])
+        assert refused.value.code == 400 and "translates 16x16 images" in refused.value.read().decode()
+    assert np.array_equal(served, np.asarray(Image.open(project / "translated.png")))
 
 
 def continue_and_serve(project, tmp_path):

@@ -98,6 +98,16 @@ def test_the_video_stages_declare_every_key_they_read(project):
     assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
 
 
+def test_the_image2image_stages_declare_every_key_they_read(project):
+    from conftest import IMAGE2IMAGE, tiny_params, write_params
+
+    write_params(project, tiny_params(project, (IMAGE2IMAGE,)))
+    declared = declared_params(project)
+    reads = run_recorded(project, name=IMAGE2IMAGE)
+    assert {f"generators.{IMAGE2IMAGE}.train.l1_weight", "seed"} <= reads[f"train@{IMAGE2IMAGE}"]
+    assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
+
+
 def test_the_image_stages_declare_every_key_they_read(project):
     from conftest import IMAGE, tiny_params, write_params
 

@@ -145,12 +145,13 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
 def test_the_committed_reports_show_the_committed_metrics():
     """reports/<generator>.html and metrics/<generator>/evaluate.json of the last `dvc repro` (both in git) agree
     figure by figure, for every generator of params.yaml (an image generator: its scores, floor and ceiling; a video
-    generator: its per-horizon table and means)."""
+    generator: its per-horizon table and means; an image-to-image generator: its scores beside its baselines')."""
     import json
     from pathlib import Path
 
     import yaml
 
+    from genforge.core.report import html_cell
     from genforge.image.stages.report import SCORES, _fmt
 
     repo = Path(__file__).resolve().parents[1]
@@ -158,13 +159,20 @@ def test_the_committed_reports_show_the_committed_metrics():
     for name, gen in generators.items():
         ev = json.loads((repo / f"metrics/{name}/evaluate.json").read_text())
         if gen["modality"] == "video":
-            from genforge.video.stages.report import _fmt as video_fmt
             from genforge.video.stages.report import _horizon_rows
 
             page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
-            cells = [f"<td>{video_fmt(v)}</td>" for row in _horizon_rows(ev) for v in row]
-            cells += [f"<td>{video_fmt(ev[key])}</td>" for key in ("ssim_mean", "psnr_mean", "mse_mean")]
+            cells = [f"<td>{html_cell(v)}</td>" for row in _horizon_rows(ev) for v in row]
+            cells += [f"<td>{html_cell(ev[key])}</td>" for key in ("ssim_mean", "psnr_mean", "mse_mean")]
             assert all(cell in page for cell in cells), name
+            continue
+        if gen["modality"] == "image2image":
+            from genforge.image2image.stages.report import SCORES as TRANSLATION_SCORES
+
+            page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
+            cells = [f"<td>{html_cell(part[key])}</td>" for key in TRANSLATION_SCORES
+                     for part in (ev, *ev["baselines"].values()) if key in part]
+            assert len(cells) >= 15 and all(cell in page for cell in cells), name  # noqa: PLR2004
             continue
         if gen["modality"] == "image":
             page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")

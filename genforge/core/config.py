@@ -426,7 +426,8 @@ def _describe(err: ValidationError, source: Path) -> str:
         # drop the discriminator tags pydantic inserts into union locations (sources.0.file.path, generators.x.text)
         loc = [str(p) for i, p in enumerate(e["loc"]) if not (p in tags and i in (2, 3))]
         key = ".".join(loc) or "<top level>"
-        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+        # a section's own check (a model validator) names its keys; its input is the whole section, not repeated
+        got = "" if e["type"] == "missing" or isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
         msg = "unknown key; remove it or fix its spelling" if e["type"] == "extra_forbidden" else e["msg"]
         if e["type"] == "union_tag_invalid":  # a generator whose modality is not registered
             key, got = f"{key}.modality", ""

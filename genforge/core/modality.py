@@ -18,6 +18,7 @@ MODALITIES: dict[str, str] = {
     "text": "genforge.text.modality",
     "image": "genforge.image.modality",
     "video": "genforge.video.modality",
+    "image2image": "genforge.image2image.modality",
 }
 
 

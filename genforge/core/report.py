@@ -62,3 +62,32 @@ def index_markdown(rows: Sequence[Mapping[str, Any]], index_path: str,
                           (("run", "run"), ("version", f"version {row['version']}")) if key in found) or "–"
         lines.append("| " + " | ".join([*(_fmt(row[c]).replace("|", "/") for c in COLUMNS), cell]) + " |")
     return "\n".join([*lines, "", f"Report (on the machine that ran the flow): `{index_path}`"])
+
+
+PAGE_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;"
+              "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
+              "td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated}")
+
+
+def html_cell(value: Any) -> str:
+    """A table cell's text: a float to 4 significant digits, anything else as ``str``; escaped."""
+    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table of ``rows`` under ``header`` (:func:`html_cell`)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def html_img(data: str, kind: str, alt: str, width: int) -> str:
+    """An ``<img>`` of base64 ``data`` of type ``image/<kind>`` (embedded: the page stays self-contained)."""
+    return f'<img alt="{html.escape(alt)}" width="{width}" src="data:image/{kind};base64,{data}">'
+
+
+def html_page(heading: str, parts: Sequence[str]) -> str:
+    """A complete generator page: ``heading`` as title and ``<h1>``, then ``parts`` (HTML), with
+    :data:`PAGE_STYLE`."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
+            f"<style>{PAGE_STYLE}</style></head><body><h1>{html.escape(heading)}</h1>{''.join(parts)}</body></html>")

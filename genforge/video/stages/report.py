@@ -12,25 +12,8 @@ from genforge import GenForgeError
 from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.files import read_json
+from genforge.core.report import html_img, html_page, html_table
 from genforge.video.stages.evaluate import BASELINES, SAMPLES_JSON
-
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;"
-         "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-         "td:first-child,th:first-child{text-align:left}img{image-rendering:pixelated}")
-
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _img(data: str, kind: str, alt: str, width: int) -> str:
-    return f'<img alt="{html.escape(alt)}" width="{width}" src="data:image/{kind};base64,{data}">'
 
 
 def _about(job: Job, registration: dict, training: dict) -> list[list]:
@@ -67,30 +50,29 @@ def report_page(job: Job, registration: dict, title: str) -> str:
     header = ["horizon", *(f"{key} {n.replace('_', ' ')}" for key in ("SSIM", "PSNR", "MSE") for n in names)]
     gate = evaluation["gate"]
     heading = f"{title}: {registration['model_name']} version {registration['version']}"
-    shown = "".join(f"<p>{_img(s['strip_png'], 'png', f'sample {i} strip', 900)}<br>"
-                    f"{_img(s['gif'], 'gif', f'sample {i} animation', 256)}</p>"
+    shown = "".join(f"<p>{html_img(s['strip_png'], 'png', f'sample {i} strip', 900)}<br>"
+                    f"{html_img(s['gif'], 'gif', f'sample {i} animation', 256)}</p>"
                     for i, s in enumerate(samples["samples"]))
     means = [["model", evaluation["ssim_mean"], evaluation["psnr_mean"], evaluation["mse_mean"]]]
     means += [[n, b["ssim_mean"], b["psnr_mean"], b["mse_mean"]] for n, b in evaluation["baselines"].items()]
     parts = [
-        f"<h1>{html.escape(heading)}</h1>", _table(["", ""], _about(job, registration, training)),
+        html_table(["", ""], _about(job, registration, training)),
         f"<h2>Samples: {evaluation['context_frames']} context frames, then {evaluation['horizon']} generated</h2>",
         "<p>Each strip: the context, the generated frames (rows 1 and 2: context then generated), the true frames "
         "(row 3). Each animation: the context, then generated (left) beside true (right).</p>", shown,
         f"<h2>Scores on {evaluation['sequences']} test sequences (never trained on)</h2>",
-        _table(["predictor", "mean SSIM", "mean PSNR (dB)", "mean MSE"], means),
-        "<h3>Per horizon</h3>", _table(header, _horizon_rows(evaluation)),
-        "<h2>Stability</h2>", _table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
-        "<h2>Efficiency</h2>", _table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),
+        html_table(["predictor", "mean SSIM", "mean PSNR (dB)", "mean MSE"], means),
+        "<h3>Per horizon</h3>", html_table(header, _horizon_rows(evaluation)),
+        "<h2>Stability</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
+        "<h2>Efficiency</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),
         f"<h2>Optimize (shipped: {html.escape(optimization['method'])})</h2>",
-        _table(["variant", "SSIM", "MSE", "bytes", "latency p50 (ms per frame)"],
+        html_table(["variant", "SSIM", "MSE", "bytes", "latency p50 (ms per frame)"],
                [[name, v["ssim"], v["mse"], v["size_bytes"], v["latency_ms_p50"]]
                 for name, v in optimization["variants"].items()]),
-        "<h2>Training curves</h2>", _img(curves, "png", "training curves", 600),
+        "<h2>Training curves</h2>", html_img(curves, "png", "training curves", 600),
         f"<h2>Gate: {'passed' if gate['passed'] else 'failed'}</h2>",
-        _table(["metric", "value", "op", "threshold", "passed"],
+        html_table(["metric", "value", "op", "threshold", "passed"],
                [[c["metric"], c["value"], c["op"], c["threshold"], c["passed"]] for c in gate["checks"]]),
         f"<h2>Registry</h2><p>{html.escape(registration['decision'])}</p>",
     ]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(heading)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    return html_page(heading, parts)

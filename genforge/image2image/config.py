@@ -1,0 +1,111 @@
+"""The sections of an image-to-image generator in params.yaml (``generators.<name>``, ``modality: image2image``),
+validated by pydantic with unknown keys rejected by name; the shared sections and the reader are
+:mod:`genforge.core.config`'s."""
+
+from __future__ import annotations
+
+import warnings
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from genforge.core.config import GateRule, GeneratorBase, Register, SearchBase, Section
+
+SCRIPTS = Literal["ascii", "latin1", "greek", "cyrillic"]
+
+
+class Preprocess(Section):
+    format: Literal["glyphs", "folder"]  # glyphs: characters rendered in two typefaces of the source's fonts |
+    # folder: paired images A/<name> -> B/<name> of the source (folders named by input_folder, target_folder)
+    size: int = Field(ge=4)  # image height and width in pixels: a power of two (the U-Net halves it down to 1x1)
+    val_fraction: float = Field(gt=0, lt=0.5)  # share of the pairs (glyphs: of the characters) for validation
+    test_fraction: float = Field(gt=0, lt=0.5)  # share of the pairs (glyphs: of the characters) for testing
+    source_face: str = ""  # glyphs: the input typeface, the font file's name without its suffix
+    target_face: str = ""  # glyphs: the output typeface
+    scripts: list[SCRIPTS] = Field(default_factory=list)  # glyphs: the character ranges drawn from
+    point_size: int = Field(default=40, ge=4)  # glyphs: the font size in pixels per em
+    homoglyph_tolerance: float = Field(default=0.2, ge=0)  # glyphs: characters whose glyphs in both faces differ by
+    # at most this share of their ink (Latin H and Greek Η, À and Á) are one character for the split
+    input_folder: str = "A"  # folder: the inputs' folder under the source
+    target_folder: str = "B"  # folder: the targets' folder (the same file names)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Preprocess:
+        if self.size & (self.size - 1):
+            raise ValueError(f"preprocess.size ({self.size}) must be a power of two: the U-Net halves it to 1x1")
+        if self.format == "glyphs" and not (self.source_face and self.target_face and self.scripts):
+            raise ValueError("preprocess.format glyphs needs source_face, target_face and scripts")
+        return self
+
+
+class Train(Section):
+    arch: Literal["pix2pix", "unet_l1"]  # Pix2Pix (U-Net and PatchGAN) | the U-Net alone on the L1 loss
+    filters: int = Field(ge=1)  # the U-Net's first width (64 in the paper), doubling per block up to max_filters
+    max_filters: int = Field(ge=1)  # 512 in the paper
+    disc_filters: int = Field(ge=1)  # the PatchGAN's first width (64 in the paper)
+    disc_layers: int = Field(ge=1)  # the PatchGAN's stride-2 layers (3: 70x70 patches at 256 px)
+    l1_weight: float = Field(ge=0)  # lambda of the L1 term beside the adversarial loss (100 in the paper)
+    dropout: float = Field(ge=0, lt=1)  # dropout in the 3 deepest decoder blocks (0.5 in the paper)
+    learning_rate: float = Field(gt=0)  # Adam's rate of both networks (2e-4 in the paper)
+    beta_1: float = Field(ge=0, lt=1)  # Adam's beta_1 (0.5 in the paper)
+    batch_size: int = Field(ge=1)  # pairs per batch (1 in the paper)
+    jitter: int = Field(ge=0)  # augmentation: input and target shifted together by up to this many pixels
+    baseline: bool  # also train the L1-only U-Net of the same widths and steps, the evaluate stage's baseline
+    intra_op_threads: int = Field(ge=0)
+    inter_op_threads: int = Field(ge=0)
+    epochs: int = Field(ge=0)
+    steps_per_epoch: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    checkpoint_steps: int = Field(ge=0)
+    sample_pairs: int = Field(ge=0)  # validation pairs drawn as input | output | target after each epoch
+
+
+class Prune(Section):
+    sparsity: float = Field(ge=0, lt=1)  # share of zeros in every generator kernel; 0 = no pruning
+    steps: int = Field(ge=1)  # fine-tuning steps
+    schedule_steps: int = Field(ge=1)
+    frequency: int = Field(ge=1)
+    power: float = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> Prune:
+        if self.schedule_steps > self.steps:
+            raise ValueError(f"prune.schedule_steps ({self.schedule_steps}) must be at most prune.steps "
+                             f"({self.steps})")
+        return self
+
+
+class Optimize(Section):
+    method: Literal["none", "pruned"]  # the variant shipped and evaluated
+    prune: Prune
+
+
+class Evaluate(Section):
+    samples: int = Field(ge=1)  # test triplets shown at each of best, median and worst SSIM
+    feature_epochs: int = Field(ge=1)  # glyphs: epochs of the typeface classifier whose features FID and KID use
+    kid_subsets: int = Field(ge=1)
+    speed_batch: int = Field(ge=2)  # the larger batch timed besides batch 1
+    latency_runs: int = Field(ge=3)
+    gate: list[GateRule] = Field(min_length=1)
+
+
+class Search(SearchBase):
+    """The search of an image-to-image generator: over keys of :class:`Train`."""
+
+    train_model: ClassVar[type[BaseModel]] = Train
+
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+    class Image2ImageGenerator(GeneratorBase):
+        """An image-to-image generator of params.yaml ``generators``: one section per stage."""
+
+        modality: Literal["image2image"]
+        preprocess: Preprocess
+        train: Train
+        optimize: Optimize
+        evaluate: Evaluate
+        register: Register
+        search: Search | None = None

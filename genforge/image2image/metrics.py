@@ -1,0 +1,46 @@
+"""Scores of translated images against their targets: per-pair L1, PSNR and SSIM (:mod:`genforge.core.pixel_metrics`)
+and the share of outputs that copy a training target."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genforge import GenForgeError
+from genforge.core.pixel_metrics import mse, psnr, ssim
+
+
+def _unit(images: np.ndarray) -> np.ndarray:
+    """``uint8 (N, H, W, C)`` -> ``float64 (N, 1, H, W, C)`` in [0, 1]: still images as one-frame sequences."""
+    return np.asarray(images, np.float64)[:, None] / 255
+
+
+def pair_scores(outputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"l1", "psnr", "ssim"}``: each ``float64 (N,)``, per pair, of ``outputs`` against ``targets`` (both
+    ``uint8 (N, H, W, C)``): the mean absolute difference of pixels in [0, 1], PSNR in dB and SSIM (Wang et al. 2004).
+
+    Raises:
+        GenForgeError: the shapes differ.
+    """
+    if outputs.shape != targets.shape or outputs.ndim != 4:  # noqa: PLR2004
+        raise GenForgeError(f"outputs {outputs.shape} and targets {targets.shape} must both be (N, H, W, C)")
+    a, b = _unit(outputs), _unit(targets)
+    return {"l1": np.abs(a - b).mean(axis=(1, 2, 3, 4)), "psnr": psnr(mse(a, b))[:, 0], "ssim": ssim(a, b)[:, 0]}
+
+
+def copy_share(outputs: np.ndarray, targets: np.ndarray, train_targets: np.ndarray, ratio: float = 0.5) -> dict:
+    """The outputs that copy a training target: an output copies when its L1 distance to the nearest training
+    target is below ``ratio`` times its distance to its own target (it is much nearer a glyph it was taught than
+    the one asked for; the ratio test of nearest-neighbour memorization checks). Returns ``{"share", "copied"}``:
+    the share, and per copying output the index of the training target it is nearest.
+
+    >>> t = np.array([[[[0]]], [[[255]]]], np.uint8)
+    >>> copy_share(np.array([[[[250]]]], np.uint8), t[:1], t[1:])["share"]
+    1.0
+    """
+    a = outputs.reshape(len(outputs), -1).astype(np.float32) / 255
+    own = np.abs(a - targets.reshape(len(targets), -1).astype(np.float32) / 255).mean(1)
+    train = train_targets.reshape(len(train_targets), -1).astype(np.float32) / 255
+    nearest = np.array([np.abs(train - row).mean(1) for row in a]).reshape(len(a), len(train))
+    copies = nearest.min(1) < ratio * own
+    return {"share": float(copies.mean()) if len(a) else 0.0,
+            "copied": {int(i): int(nearest[i].argmin()) for i in np.flatnonzero(copies)}}

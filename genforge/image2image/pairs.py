@@ -1,0 +1,90 @@
+"""Paired images from two folders matched by file name (``A/x.png`` -> ``B/x.png``), as ``uint8 (N, H, W, 1)``
+grayscale arrays at a fixed size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genforge import GenForgeError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image file as grayscale ``uint8 (H, W)`` (:func:`decode_image`).
+
+    Raises:
+        GenForgeError: the file does not decode as an image (named).
+    """
+    return decode_image(Path(path).read_bytes(), str(path))
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Encoded image bytes (PNG, JPEG, ...) as grayscale ``uint8 (H, W)``: transparency composited on white
+    (drawings on paper), colour converted to luminance (ITU-R 601-2, Pillow's ``L``).
+
+    Raises:
+        GenForgeError: the bytes do not decode as an image (the message names ``name``).
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "P", "PA"):
+                image = image.convert("RGBA")
+                paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(paper, image)
+            return np.asarray(image.convert("L"))
+    except UnidentifiedImageError:
+        raise GenForgeError(f"{name}: not an image that Pillow can decode (unrecognised data); remove or replace it") \
+            from None
+    except (OSError, ValueError) as e:
+        raise GenForgeError(f"{name}: not an image that Pillow can decode ({e}); remove or replace it") from e
+
+
+def resized(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` ``uint8 (H, W)`` resized to ``(size, size)`` (Lanczos; unchanged when it is already that size)."""
+    from PIL import Image
+
+    if image.shape == (size, size):
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+
+
+def paired_folder(inputs: Path, targets: Path, size: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The pairs of two folders matched by relative file name: names, inputs and targets ``uint8 (N, size, size)``.
+
+    Raises:
+        GenForgeError: a folder is missing or empty; a file has no partner (every such file listed by name); the two
+            images of a pair differ in size (named: the pair must be aligned pixel for pixel); a file does not decode.
+    """
+    listed = {}
+    for folder in (inputs, targets):
+        if not folder.is_dir():
+            raise GenForgeError(f"{folder}: not found; a paired source holds the input and target folders named by "
+                                "preprocess.input_folder and preprocess.target_folder")
+        listed[folder] = {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                          if p.suffix.lower() in IMAGE_SUFFIXES}
+    a, b = listed[inputs], listed[targets]
+    alone = sorted(f"{inputs.name}/{n}" for n in a - b) + sorted(f"{targets.name}/{n}" for n in b - a)
+    if alone:
+        raise GenForgeError(f"{len(alone)} images without their partner: {', '.join(alone[:20])}; every input needs "
+                            "a target of the same file name")
+    names = sorted(a)
+    if not names:
+        raise GenForgeError(f"{inputs}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    xs, ys = [], []
+    for name in names:
+        x, y = read_image(inputs / name), read_image(targets / name)
+        if x.shape != y.shape:
+            raise GenForgeError(f"the pair {name} differs in size: {inputs.name}/{name} is {x.shape[1]}x{x.shape[0]}, "
+                                f"{targets.name}/{name} is {y.shape[1]}x{y.shape[0]}; a pair must be aligned pixel "
+                                "for pixel")
+        xs.append(resized(x, size))
+        ys.append(resized(y, size))
+    return names, np.stack(xs), np.stack(ys)

@@ -1,0 +1,115 @@
+"""optimize: prune the trained generator by magnitude during a short fine-tune, measure each variant by the evaluate
+stage's scores (L1 and SSIM on the test pairs), its size and its latency, and ship the one ``optimize.method``
+names."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genforge.core import tracking
+from genforge.core.config import Job
+from genforge.core.efficiency import percentile
+from genforge.core.files import atomic_path, read_json, write_json
+from genforge.core.plots import tradeoff_plot
+from genforge.core.pruning import pruning_callback, sparsity_report
+from genforge.core.trainer import set_threads
+from genforge.image2image.metrics import pair_scores
+from genforge.image2image.store import GENERATOR, load_generator
+from genforge.image2image.training import load_split, training_dataset, translate
+
+COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "l1", "ssim", "ssim_change", "size_ratio", "speedup",
+           "test_score")
+
+
+def _pruned(job: Job, generator):
+    """A copy of ``generator`` fine-tuned ``prune.steps`` steps on the L1 loss alone (the discriminator is not
+    kept after training) at ``prune.learning_rate`` while :func:`genforge.core.pruning.pruning_callback` raises every
+    kernel's sparsity to ``prune.sparsity``; and its sparsity report."""
+    import keras
+
+    cfg, train_cfg = job.optimize.prune, job.train
+    pruned = keras.models.clone_model(generator)
+    pruned.set_weights(generator.get_weights())
+    pruned.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=train_cfg.beta_1),
+                   loss="mean_absolute_error")
+    first = train_cfg.epochs * train_cfg.steps_per_epoch  # batches after every step the train stage drew
+    data = training_dataset(*load_split(job.paths.processed, "train", job.name), train_cfg, seed=job.seed,
+                            start_step=first, stop_step=first + cfg.steps)
+    pruned.fit(data, epochs=1, steps_per_epoch=cfg.steps, verbose=1 if sys.stdout.isatty() else 2,
+               callbacks=[pruning_callback(target=cfg.sparsity, schedule_steps=cfg.schedule_steps,
+                                           frequency=cfg.frequency, power=cfg.power)])
+    return pruned, sparsity_report(pruned)
+
+
+def _measure(job: Job, variant: str, path: Path, generator, test: tuple) -> dict:
+    x, y = test
+    scores = pair_scores(translate(generator, x), y)
+    times = []
+    for _ in range(job.evaluate.latency_runs):
+        start = time.perf_counter()
+        generator(x[:1].astype(np.float32) / 127.5 - 1, training=False)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"variant": variant, "file": path.name, "size_bytes": path.stat().st_size,
+            "latency_ms_p50": percentile(times, 50), "l1": float(scores["l1"].mean()),
+            "ssim": float(scores["ssim"].mean()), "test_score": float(scores["l1"].mean())}
+
+
+def optimize(job: Job) -> dict:
+    """Write ``paths.optimized`` (the trained folder; with ``optimize.method`` ``pruned``, its generator.keras is
+    the pruned generator) and ``paths.metrics/{optimize.json, optimize_tradeoff.csv, optimize_tradeoff.png}``.
+
+    With ``optimize.prune.sparsity`` > 0 a pruned variant is made (:func:`_pruned`). Every variant translates the
+    test pairs, scored by mean L1 (``test_score``, lower is better) and SSIM, and is timed at batch 1 (milliseconds
+    per image); ``ssim_change``, ``size_ratio`` and ``speedup`` compare it with ``dense``. File sizes are those of
+    the saved Keras files: pruning zeroes weights without shrinking the file (a compressed archive would).
+    """
+    set_threads(job.train)
+    cfg = job.optimize
+    trained, metrics_dir = Path(job.paths.trained), Path(job.paths.metrics)
+    generator, _ = load_generator(trained)
+    test = load_split(job.paths.processed, "test", job.name)
+    result = {"method": cfg.method, "pairs": len(test[0]), "prune": {"sparsity_target": cfg.prune.sparsity}}
+    with atomic_path(job.paths.optimized, is_dir=True) as tmp:
+        shutil.copytree(trained, tmp, dirs_exist_ok=True)
+        rows = [_measure(job, "dense", tmp / GENERATOR, generator, test)]
+        if cfg.prune.sparsity > 0:
+            pruned, result["prune"]["sparsity"] = _pruned(job, generator)
+            (tmp / "pruned").mkdir()
+            pruned.save(tmp / "pruned" / GENERATOR)
+            rows.append(_measure(job, "pruned", tmp / "pruned" / GENERATOR, pruned, test))
+            if cfg.method == "pruned":
+                shutil.move(tmp / "pruned" / GENERATOR, tmp / GENERATOR)
+            shutil.rmtree(tmp / "pruned")
+    dense = rows[0]
+    for row in rows:
+        row["ssim_change"] = row["ssim"] - dense["ssim"]
+        row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
+        row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
+    result["variants"] = {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows}
+    _write(job, result, rows, metrics_dir)
+    chosen = next(r for r in rows if r["variant"] == ("pruned" if cfg.method == "pruned" else "dense"))
+    return {"method": cfg.method, "ssim": round(chosen["ssim"], 4), "ssim_change": round(chosen["ssim_change"], 4),
+            "variants": len(rows)}
+
+
+def _write(job: Job, result: dict, rows: list[dict], metrics_dir: Path) -> None:
+    write_json(metrics_dir / "optimize.json", result)
+    with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tradeoff_plot(rows, "l1", "L1 of the test outputs", "batch-1 latency per image (ms, log scale)",
+                  metrics_dir / "optimize_tradeoff.png")
+    run_id = read_json(Path(job.paths.trained) / tracking.RUN_FILE)["run_id"]
+    numbers = {f"{r['variant']}/{k}": v for r in rows for k, v in r.items() if isinstance(v, int | float)}
+    numbers.update({f"prune/sparsity/{k}": v for k, v in result["prune"].get("sparsity", {}).items()})
+    tracking.log_metrics(run_id, numbers, prefix="optimize/")
+    tracking.log_table(run_id, {c: [r.get(c) for r in rows] for c in COLUMNS}, "optimize/tradeoff.json")
+    tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
+    tracking.set_tags(run_id, {"optimize.method": job.optimize.method})

@@ -1,0 +1,101 @@
+"""preprocess: build an image-to-image generator's pairs: glyphs of every character two typefaces share, split by
+character, with every face's glyphs of the training characters for the typeface classifier of the evaluate stage;
+or the pairs of two folders matched by file name, split by name."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genforge import GenForgeError
+from genforge.core.config import Job
+from genforge.core.files import atomic_path, md5_file, write_json
+from genforge.image2image.glyphs import (
+    faces,
+    find_face,
+    font_characters,
+    homoglyph_groups,
+    render,
+    script_characters,
+    split_groups,
+)
+from genforge.image2image.pairs import paired_folder
+from genforge.image2image.training import DATASET, DOMAIN, DOMAIN_LABELS, SPLITS
+
+
+def _source_folder(job: Job) -> Path:
+    if len(job.data) != 1:
+        raise GenForgeError(f"generators.{job.name}.data: an image-to-image generator reads one source (a folder of "
+                            f"fonts or of paired images), got {job.data}")
+    folder = Path(job.paths.raw) / job.data[0]
+    if not folder.is_dir():
+        raise GenForgeError(f"{folder}: not found; run the collect stage first (`dvc repro collect`)")
+    return folder
+
+
+def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
+    """Every character of ``preprocess.scripts`` that both faces have, split by homoglyph group; the domain images:
+    the training characters in every face of the source that has them all, labelled by face."""
+    cfg = job.preprocess
+    source, target = find_face(folder, cfg.source_face), find_face(folder, cfg.target_face)
+    shared = font_characters(source) & font_characters(target)
+    chars = [c for c in script_characters(cfg.scripts) if c in shared]
+    x = render(source, chars, size=cfg.size, point_size=cfg.point_size)
+    y = render(target, chars, size=cfg.size, point_size=cfg.point_size)
+    inked = (x < 255).any(axis=(1, 2)) & (y < 255).any(axis=(1, 2))  # a blank glyph teaches nothing
+    chars, x, y = [c for c, k in zip(chars, inked, strict=True) if k], x[inked], y[inked]
+    index = split_groups(homoglyph_groups(x, y, cfg.homoglyph_tolerance), cfg.val_fraction, cfg.test_fraction, job.seed)
+    train_chars = [chars[i] for i in index["train"]]
+    domain, labels, names = [], [], []
+    for face in faces(folder):
+        if set(train_chars) <= font_characters(face):
+            domain.append(render(face, train_chars, size=cfg.size, point_size=cfg.point_size))
+            labels.append(np.full(len(train_chars), len(names)))
+            names.append(face.stem)
+    arrays = {f"{split}_{side}": a[index[split], ..., None] for split in index for side, a in (("input", x),
+                                                                                             ("target", y))}
+    arrays[DOMAIN], arrays[DOMAIN_LABELS] = np.concatenate(domain)[..., None], np.concatenate(labels)
+    details = {"characters": {s: "".join(chr(chars[i]) for i in index[s]) for s in index},
+               "shared_characters": len(chars), "homoglyphs_merged": len(chars) - len(np.unique(
+                   homoglyph_groups(x, y, cfg.homoglyph_tolerance))), "domain_faces": names}
+    return arrays, details
+
+
+def _folder(job: Job, folder: Path) -> tuple[dict, dict]:
+    cfg = job.preprocess
+    names, x, y = paired_folder(folder / cfg.input_folder, folder / cfg.target_folder, cfg.size)
+    index = split_groups(np.arange(len(names)), cfg.val_fraction, cfg.test_fraction, job.seed)
+    arrays = {f"{split}_{side}": a[index[split], ..., None] for split in index for side, a in (("input", x),
+                                                                                             ("target", y))}
+    return arrays, {"names": {s: [names[i] for i in index[s]] for s in index}}
+
+
+def preprocess(job: Job) -> dict:
+    """Write ``paths.processed/{train,val,test}_{input,target}.npy`` (``uint8 (N, size, size, 1)``, black on
+    white), for glyphs ``domain.npy`` and ``domain_labels.npy`` (the training characters in every face, labelled by
+    face), ``dataset.json``; and ``paths.metrics/preprocess.json``.
+
+    Glyphs: the characters of ``preprocess.scripts`` that both ``source_face`` and ``target_face`` have, rendered
+    (:func:`genforge.image2image.glyphs.render`), blank glyphs dropped, split by character: whole homoglyph groups
+    go to one split (:func:`~genforge.image2image.glyphs.split_groups` with ``seed``), so the test characters are
+    never seen in training in any face. Folder: the pairs of ``input_folder`` and ``target_folder``, split by name.
+
+    Raises:
+        GenForgeError: the source or a face is missing, a pair is broken (:func:`genforge.image2image.pairs.
+            paired_folder`), or there are fewer than 3 characters or pairs.
+    """
+    cfg = job.preprocess
+    start = time.perf_counter()
+    folder = _source_folder(job)
+    arrays, details = (_glyphs if cfg.format == "glyphs" else _folder)(job, folder)
+    with atomic_path(job.paths.processed, is_dir=True) as tmp:
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", array)
+        summary = {"format": cfg.format, "size": cfg.size, **{f"{s}_pairs": len(arrays[f"{s}_input"]) for s in SPLITS},
+                   **details, "md5": {name: md5_file(tmp / f"{name}.npy") for name in arrays}}
+        write_json(tmp / DATASET, summary)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    write_json(Path(job.paths.metrics) / "preprocess.json", summary)
+    return {"format": cfg.format, **{f"{s}_pairs": summary[f"{s}_pairs"] for s in SPLITS}}

@@ -1,0 +1,166 @@
+"""Fitting an image-to-image generator: its batches (training pairs drawn with replacement and shifted together),
+the model of the ``train`` section (Pix2Pix, or the U-Net alone on the L1 loss) and the one training loop behind
+the train stage and the search trials (through :func:`genforge.core.trainer.fit`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genforge import GenForgeError
+from genforge.core.trainer import distribution_strategy, fit, set_threads
+from genforge.image2image.config import Train
+
+# in paths.processed: <split>_input.npy and <split>_target.npy per split; the typeface classifier's images and
+# labels (glyphs); how they were made
+SPLITS = ("train", "val", "test")
+DOMAIN, DOMAIN_LABELS, DATASET = "domain", "domain_labels", "dataset.json"
+
+
+def load_split(processed: str | Path, split: str, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The inputs and targets ``uint8 (N, H, W, 1)`` of ``split``.
+
+    Raises:
+        GenForgeError: a file is missing (run the preprocess stage of generator ``name``).
+    """
+    out = []
+    for side in ("input", "target"):
+        path = Path(processed) / f"{split}_{side}.npy"
+        if not path.is_file():
+            raise GenForgeError(f"{path} is missing; run `dvc repro preprocess@{name or '<generator>'}` first")
+        out.append(np.load(path))
+    return out[0], out[1]
+
+
+def to_model(images: np.ndarray) -> np.ndarray:
+    """``uint8`` pixels -> ``float32`` in [-1, 1] (the generator's range)."""
+    return images.astype(np.float32) / np.float32(127.5) - np.float32(1)
+
+
+def to_uint8(images) -> np.ndarray:
+    """Generator outputs in [-1, 1] -> ``uint8`` pixels (rounded, clipped)."""
+    return np.clip(np.rint((np.asarray(images, np.float32) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def draw_batch(x: np.ndarray, y: np.ndarray, batch_size: int, jitter: int, seed: int, step: int):
+    """The pairs of global step ``step``: ``batch_size`` indices drawn with replacement by the generator
+    ``(seed, step)``, and each pair shifted together by up to ``jitter`` pixels each way (white fills the edge: the
+    paper's random jitter without its resize, and without mirroring, which changes a glyph); ``float32`` in [-1, 1].
+
+    >>> x = np.zeros((1, 4, 4, 1), np.uint8)
+    >>> a, b = draw_batch(x, x, 2, 0, 0, 0)
+    >>> a.shape, float(a.min()), float(b.max())
+    ((2, 4, 4, 1), -1.0, -1.0)
+    """
+    rng = np.random.default_rng([seed, step])
+    index = rng.integers(0, len(x), batch_size)
+    shifts = rng.integers(-jitter, jitter + 1, (batch_size, 2))
+    h, w = x.shape[1:3]
+    pad = ((0, 0), (jitter, jitter), (jitter, jitter), (0, 0))
+    xs, ys = (np.pad(a[index], pad, constant_values=255) for a in (x, y))
+    rows = [np.s_[i, jitter + dy:jitter + dy + h, jitter + dx:jitter + dx + w] for i, (dy, dx) in enumerate(shifts)]
+    return to_model(np.stack([xs[r] for r in rows])), to_model(np.stack([ys[r] for r in rows]))
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, cfg: Train, *, seed: int, start_step: int, stop_step: int):
+    """A ``tf.data.Dataset`` of the batches of steps ``start_step..stop_step - 1`` (:func:`draw_batch`)."""
+    import tensorflow as tf
+
+    shape = (cfg.batch_size, *x.shape[1:])
+
+    def batch(step):
+        return draw_batch(x, y, cfg.batch_size, cfg.jitter, seed, int(step))
+
+    return (tf.data.Dataset.range(start_step, stop_step)
+            .map(lambda s: tf.numpy_function(batch, [s], (tf.float32, tf.float32), stateful=False),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda a, b: (tf.ensure_shape(a, shape), tf.ensure_shape(b, shape)))
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def build_translator(cfg: Train, image_shape: tuple[int, int, int], seed: int):
+    """The compiled model of ``cfg.arch``: :class:`genforge.image2image.models.Pix2Pix` (a U-Net and a PatchGAN,
+    each with Adam at ``learning_rate`` and ``beta_1``), or the U-Net alone compiled on the mean absolute error (the
+    L1-only baseline of Isola et al.). Both log ``loss``: the L1 distance in [-1, 1] units. Call inside the
+    strategy's scope."""
+    import keras
+
+    from genforge.image2image.models import Pix2Pix, build_patchgan, build_unet
+
+    def adam():
+        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
+
+    generator = build_unet(image_shape, filters=cfg.filters, max_filters=cfg.max_filters, dropout=cfg.dropout,
+                           seed=seed)
+    if cfg.arch == "unet_l1":
+        generator.compile(optimizer=adam(), loss="mean_absolute_error")
+        return generator
+    model = Pix2Pix(generator, build_patchgan(image_shape, filters=cfg.disc_filters, layers_down=cfg.disc_layers,
+                                              seed=seed + 1000), l1_weight=cfg.l1_weight)
+    model.compile(adam(), adam())
+    return model
+
+
+def generator_of(model):
+    """The generator (input -> output) of a model :func:`build_translator` made."""
+    return getattr(model, "generator", model)
+
+
+def translate(generator, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The generator's outputs ``uint8 (N, H, W, C)`` for inputs ``uint8 (N, H, W, C)`` (inference mode: dropout
+    off, batch normalisation on its moving statistics, so the same input always gives the same output)."""
+    return to_uint8(generator.predict(to_model(images), batch_size=batch_size, verbose=0))
+
+
+def spec(cfg: Train, image_shape) -> dict:
+    """What a saved generator needs beside its weights: its arch and image shape."""
+    return {"arch": cfg.arch, "image_shape": [int(v) for v in image_shape]}
+
+
+def fit_translator(cfg: Train, train: tuple, val: tuple, *, seed: int, callbacks: list | None = None,
+                   checkpoint: str | Path | None = None):
+    """Build and fit the model of ``cfg`` on batches drawn from the ``train`` pairs (:func:`draw_batch`), for
+    ``cfg.epochs`` epochs of ``cfg.steps_per_epoch`` batches, validated on every ``val`` pair (L1) after each
+    epoch, early stopping on it; resumable from ``checkpoint`` as :func:`genforge.core.trainer.fit`.
+
+    Returns:
+        ``(model, state)``: the trained model and the :class:`~genforge.core.checkpoint.TrainingState`.
+
+    Raises:
+        GenForgeError: no validation pairs, or the batch size does not split over the replicas.
+    """
+    set_threads(cfg)
+    strategy = distribution_strategy()
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise GenForgeError(f"train.batch_size ({cfg.batch_size}) must be a multiple of the "
+                            f"{strategy.num_replicas_in_sync} replicas training together")
+    if len(val[0]) == 0:
+        raise GenForgeError("the val split has no pairs; raise preprocess.val_fraction")
+    with strategy.scope():
+        model = build_translator(cfg, train[0].shape[1:], seed)
+
+    def dataset(start_step: int, epochs: int):
+        return training_dataset(*train, cfg, seed=seed, start_step=start_step, stop_step=epochs * cfg.steps_per_epoch)
+
+    state = fit(model, dataset, strategy=strategy, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
+                validation_data=(to_model(val[0]), to_model(val[1])), validation_batch_size=cfg.batch_size,
+                patience=cfg.patience, checkpoint=checkpoint, checkpoint_steps=cfg.checkpoint_steps,
+                callbacks=callbacks)
+    return model, state
+
+
+def fit_trial(job, cfg: Train, seed: int, on_epoch) -> list[float]:
+    """Train one search trial: ``cfg`` (the trial's train section) with ``seed``, no checkpoint; ``on_epoch(epoch,
+    val_loss)`` after each epoch stops training when it returns true. Returns each epoch's val loss."""
+    import keras
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if on_epoch(epoch + 1, float(logs["val_loss"])):
+                self.model.stop_training = True
+
+    processed = job.paths.processed
+    _, state = fit_translator(cfg, load_split(processed, "train", job.name), load_split(processed, "val", job.name),
+                              seed=seed, callbacks=[Report()])
+    return [float(row["val_loss"]) for row in state.history]

@@ -1,0 +1,204 @@
+"""Image-to-image translation: the Pix2Pix networks and losses, glyph rendering and the split by character, paired
+folders, the scores, the served model and the CLI, each on small cases worked out by hand, and the inputs a user
+gets wrong (a pair of different sizes, a missing partner, a character a font lacks, a corrupt image, an input of
+another size, a request without its image column)."""
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
+
+from genforge import GenForgeError
+from genforge.image2image.config import Train
+from genforge.image2image.glyphs import homoglyph_groups, render, split_groups
+from genforge.image2image.metrics import copy_share, pair_scores
+from genforge.image2image.pairs import paired_folder
+from genforge.image2image.training import draw_batch, to_model, to_uint8
+
+FONTS = Path(matplotlib.get_data_path()) / "fonts/ttf"  # DejaVu faces ship with matplotlib
+SHAPE = (16, 16, 1)
+
+
+def tiny_train(arch: str = "pix2pix") -> Train:
+    return Train(arch=arch, filters=4, max_filters=8, disc_filters=4, disc_layers=2, l1_weight=100.0, dropout=0.5,
+                 learning_rate=2e-4, beta_1=0.5, batch_size=2, jitter=1, baseline=False, intra_op_threads=1,
+                 inter_op_threads=1, epochs=1, steps_per_epoch=2, patience=1, checkpoint_steps=0, sample_pairs=1)
+
+
+def test_the_unet_goes_down_to_1x1_and_the_patchgan_gives_a_logit_per_patch():
+    from genforge.image2image.models import build_patchgan, build_unet, widths
+
+    assert widths(64, 32, 256) == [32, 64, 128, 256, 256, 256]  # 64 -> 32 -> ... -> 1: six halvings
+    assert widths(256, 64, 512) == [64, 128, 256, 512, 512, 512, 512, 512]  # the paper's encoder
+    unet = build_unet((16, 16, 1), filters=4, max_filters=8)
+    assert unet.output_shape == (None, 16, 16, 1)
+    # 16 px, 2 stride-2 layers: 4x4; padded to 6, a 4x4 conv gives 3; padded to 5, gives 2 (256 px, 3 layers: 30)
+    assert build_patchgan((16, 16, 1), filters=4, layers_down=2).output_shape == (None, 2, 2, 1)
+    assert build_patchgan((256, 256, 3), filters=2, layers_down=3).output_shape == (None, 30, 30, 1)
+    with pytest.raises(ValueError, match="power of two"):
+        build_unet((24, 24, 1))
+
+
+def test_the_pix2pix_step_reports_the_l1_term_and_trains_both_networks():
+    import keras
+
+    from genforge.image2image.training import build_translator
+
+    model = build_translator(tiny_train(), SHAPE, seed=0)
+    rng = np.random.default_rng(0)
+    x, y = (keras.ops.convert_to_tensor(rng.uniform(-1, 1, (2, *SHAPE)).astype(np.float32)) for _ in range(2))
+    logs = model.test_step((x, y))
+    expected_l1 = np.abs(keras.ops.convert_to_numpy(y - model.generator(x, training=False))).mean()
+    assert float(logs["loss"]) == pytest.approx(expected_l1, rel=1e-5)
+    before = [w.copy() for w in (model.generator.get_weights()[0], model.discriminator.get_weights()[0])]
+    model.train_step((x, y))
+    after = (model.generator.get_weights()[0], model.discriminator.get_weights()[0])
+    assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_a_batch_is_shifted_together_and_filled_with_white():
+    x = np.full((1, 4, 4, 1), 255, np.uint8)
+    x[0, 1, 1] = 0  # one ink pixel
+    y = x.copy()
+    y[0, 2, 2] = 0  # and one more in the target
+    a, b = draw_batch(x, y, batch_size=8, jitter=1, seed=0, step=3)
+    assert a.shape == (8, 4, 4, 1) and a.dtype == np.float32 and set(np.unique(a)) == {-1.0, 1.0}
+    for inp, tar in zip(a, b, strict=True):
+        (r,), (c,) = np.nonzero(inp[..., 0] == -1)  # the ink pixel moved by at most one each way
+        assert abs(r - 1) <= 1 and abs(c - 1) <= 1
+        assert tar[r, c, 0] == -1 and tar[r + 1, c + 1, 0] == -1 and (tar == -1).sum() == 2  # moved with it
+    assert len({a[i].tobytes() for i in range(8)}) > 1
+    assert to_uint8(to_model(x)).tolist() == x.tolist()
+
+
+def test_homoglyphs_share_a_split_and_splits_are_disjoint():
+    ink = np.full((5, 4, 4), 255, np.uint8)
+    ink[:, 0, :2] = 0  # every glyph: 2 dark pixels
+    ink[1, 3, 3] = 0  # 3 dark pixels: 1 of 3 differs from glyph 0, a third of its ink
+    ink[2, 0, :2], ink[2, 2, 2:] = 255, 0  # another drawing
+    ink[4, :, :] = 0
+    groups = homoglyph_groups(ink, ink, tolerance=0.5)
+    assert groups.tolist() == [0, 0, 2, 0, 4]  # 0, 1 and 3 within half their ink of one another
+    assert homoglyph_groups(ink, ink, tolerance=0.2).tolist() == [0, 1, 2, 0, 4]
+    split = split_groups(groups, 0.3, 0.3, seed=0)
+    assert sorted(np.concatenate(list(split.values())).tolist()) == [0, 1, 2, 3, 4]
+    homes = [name for name, rows in split.items() if 0 in rows]
+    assert all(i in split[homes[0]] for i in (0, 1, 3))
+    with pytest.raises(GenForgeError, match="at least 3 are needed"):
+        split_groups(np.array([0, 0, 1]), 0.3, 0.3, seed=0)
+
+
+def test_glyphs_are_centred_and_a_missing_character_or_a_large_glyph_is_refused():
+    glyphs = render(FONTS / "DejaVuSans.ttf", [ord("I"), ord("o")], size=32, point_size=20)
+    assert glyphs.shape == (2, 32, 32) and glyphs.dtype == np.uint8
+    rows, cols = np.nonzero(glyphs[1] < 128)
+    assert abs((rows.min() + rows.max()) / 2 - 15.5) <= 1 and abs((cols.min() + cols.max()) / 2 - 15.5) <= 1
+    with pytest.raises(GenForgeError, match=r"DejaVuSans.ttf has no glyph for '中' \(U\+4E2D\)"):
+        render(FONTS / "DejaVuSans.ttf", [ord("a"), 0x4E2D], size=32, point_size=20)
+    with pytest.raises(GenForgeError, match="larger than the 16x16 canvas; lower preprocess.point_size"):
+        render(FONTS / "DejaVuSans.ttf", [ord("W")], size=16, point_size=40)
+
+
+def save(path: Path, array: np.ndarray, mode: str = "L") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path)
+
+
+def test_a_paired_folder_is_matched_by_name_and_its_faults_are_named(tmp_path):
+    a, b = tmp_path / "A", tmp_path / "B"
+    save(a / "x.png", np.zeros((8, 8), np.uint8))
+    rgba = np.zeros((8, 8, 4), np.uint8)  # transparent: composited on white paper
+    save(b / "x.png", rgba, "RGBA")
+    names, inputs, targets = paired_folder(a, b, size=4)
+    assert names == ["x.png"] and inputs.shape == (1, 4, 4) and inputs.max() == 0 and targets.min() == 255
+    save(a / "lonely.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(GenForgeError, match="1 images without their partner: A/lonely.png"):
+        paired_folder(a, b, size=4)
+    save(b / "lonely.png", np.zeros((6, 8), np.uint8))
+    with pytest.raises(GenForgeError, match=r"the pair lonely.png differs in size: A/lonely.png is 8x8, B/lonely.png "
+                                            r"is 8x6"):
+        paired_folder(a, b, size=4)
+    (b / "lonely.png").write_bytes(b"not a png")
+    with pytest.raises(GenForgeError, match=r"B/lonely.png: not an image that Pillow can decode"):
+        paired_folder(a, b, size=4)
+
+
+def test_scores_by_hand():
+    black, white = np.zeros((2, 16, 16, 1), np.uint8), np.full((2, 16, 16, 1), 255, np.uint8)
+    half = black.copy()
+    half[:, :, 8:] = 255
+    scores = pair_scores(half, black)
+    assert scores["l1"].tolist() == [0.5, 0.5]
+    assert scores["psnr"] == pytest.approx([10 * np.log10(2)] * 2)  # MSE 0.5: 3.01 dB
+    assert pair_scores(white, white)["ssim"] == pytest.approx([1.0, 1.0])
+    assert pair_scores(white, black)["l1"].tolist() == [1.0, 1.0]
+    # an output equal to a training target, far from its own: a copy (0 < 0.5 x 1); one equal to its own: none
+    assert copy_share(white[:1], black[:1], white)["share"] == 1.0
+    assert copy_share(black[:1], black[:1], white)["share"] == 0.0
+    with pytest.raises(GenForgeError, match="must both be"):
+        pair_scores(white, white[:, :8])
+
+
+@pytest.fixture(scope="module")
+def saved_translator(tmp_path_factory):
+    from genforge.image2image.store import load_generator, save_generator
+    from genforge.image2image.training import build_translator, spec
+
+    folder = tmp_path_factory.mktemp("translator")
+    model = build_translator(tiny_train(), SHAPE, seed=0)
+    save_generator(folder, model.generator, spec(tiny_train(), SHAPE))
+    return folder, *load_generator(folder)
+
+
+def test_the_served_model_answers_as_predict_images_and_refuses_bad_requests(saved_translator):
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from genforge.image2image.pyfunc import Translator, image_from_base64, png_base64, predict_images
+
+    _, generator, spec = saved_translator
+    served = Translator()
+    served.generator, served.spec = generator, spec
+    images = [(np.random.default_rng(i).random((16, 16)) * 255).astype(np.uint8) for i in range(2)]
+    answer = served.predict(None, pd.DataFrame({"image": [png_base64(x) for x in images]}))
+    got = np.stack([image_from_base64(t) for t in answer["image"]])
+    assert answer["request"].tolist() == [0, 1]
+    assert np.array_equal(got, predict_images(generator, spec, images, ["a", "b"]))
+
+    def refused(request, message):
+        with pytest.raises(MlflowException, match=message) as caught:
+            served.predict(None, pd.DataFrame(request))
+        assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    refused({"picture": [png_base64(images[0])]}, "the input needs the column image")
+    refused({"image": [png_base64(np.zeros((8, 16), np.uint8))]}, r"translates 16x16 images; resize these first: "
+                                                                   r"row 0 \(16x8\)")
+    refused({"image": ["bm90IGFuIGltYWdl"]}, "row 0: not an image that Pillow can decode")
+    refused({"image": ["not base64!"]}, "row 0: not base64 text")
+
+
+def test_the_cli_translates_a_file_and_a_folder_and_refuses_another_size(saved_translator, tmp_path):
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+    from genforge.image2image.pyfunc import predict_images
+
+    folder, generator, spec = saved_translator
+    image = (np.random.default_rng(0).random((16, 16)) * 255).astype(np.uint8)
+    save(tmp_path / "in/sub/a.png", image)
+    save(tmp_path / "in/b.png", 255 - image)
+    one = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "in/sub/a.png"),
+                                   "--out", str(tmp_path / "a_out.png")])
+    assert one.exit_code == 0, one.output
+    expected = predict_images(generator, spec, [image], ["a"])[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a_out.png")), expected)
+    many = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "in"),
+                                    "--out", str(tmp_path / "out")])
+    assert many.exit_code == 0 and "wrote 2 images" in many.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out/sub/a.png")), expected)
+    save(tmp_path / "small.png", np.zeros((8, 8), np.uint8))
+    small = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "small.png"),
+                                     "--out", str(tmp_path / "x.png")])
+    assert small.exit_code == 2 and "small.png (8x8)" in small.output and not (tmp_path / "x.png").exists()
