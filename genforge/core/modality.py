@@ -48,6 +48,33 @@ class Modality(Protocol):
         ...
 
 
+class StagePackage:
+    """The verbs every modality package spells the same way: ``preprocess``, ``train``, ``optimize`` and ``evaluate``
+    call the function of that name in ``<package>.stages.<verb>``, and ``report`` calls
+    ``<package>.stages.report.report_page``, where ``<package>`` is the package of the subclass's module. Each is
+    imported when called, so that reading params.yaml imports no TensorFlow. A modality subclasses it and adds
+    ``name``, ``config``, ``fit_trial``, ``check_search_inputs`` and ``log_model``."""
+
+    def _call(self, module: str, function: str, *args):
+        package = type(self).__module__.rsplit(".", 1)[0]
+        return getattr(importlib.import_module(f"{package}.stages.{module}"), function)(*args)
+
+    def preprocess(self, job) -> dict[str, Any]:
+        return self._call("preprocess", "preprocess", job)
+
+    def train(self, job) -> dict[str, Any]:
+        return self._call("train", "train", job)
+
+    def optimize(self, job) -> dict[str, Any]:
+        return self._call("optimize", "optimize", job)
+
+    def evaluate(self, job) -> dict[str, Any]:
+        return self._call("evaluate", "evaluate", job)
+
+    def report(self, job, registration: dict, title: str) -> str:
+        return self._call("report", "report_page", job, registration, title)
+
+
 def get_modality(name: str) -> Modality:
     """The registered modality ``name``.
 

@@ -3,38 +3,17 @@ stage."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from genforge.core.modality import StagePackage
 from genforge.image2image.config import Image2ImageGenerator
 
 
-class Image2ImageModality:
+class Image2ImageModality(StagePackage):
     """Image-to-image translation: glyph pairs of two typefaces (or paired folders), Pix2Pix (a U-Net and a
     PatchGAN) beside the L1-only U-Net and the identity; L1, PSNR, SSIM, FID and KID on characters never seen in
-    training. Each verb imports its stage module when called, so that reading params.yaml imports no TensorFlow."""
+    training."""
 
     name = "image2image"
     config = Image2ImageGenerator
-
-    def preprocess(self, job) -> dict[str, Any]:
-        from genforge.image2image.stages.preprocess import preprocess
-
-        return preprocess(job)
-
-    def train(self, job) -> dict[str, Any]:
-        from genforge.image2image.stages.train import train
-
-        return train(job)
-
-    def optimize(self, job) -> dict[str, Any]:
-        from genforge.image2image.stages.optimize import optimize
-
-        return optimize(job)
-
-    def evaluate(self, job) -> dict[str, Any]:
-        from genforge.image2image.stages.evaluate import evaluate
-
-        return evaluate(job)
 
     def fit_trial(self, job, train, seed: int, on_epoch) -> list[float]:
         from genforge.image2image.training import fit_trial
@@ -50,11 +29,6 @@ class Image2ImageModality:
         from genforge.image2image.pyfunc import log_translator
 
         return log_translator(run_id, job.paths.optimized, registered_name)
-
-    def report(self, job, registration: dict, title: str) -> str:
-        from genforge.image2image.stages.report import report_page
-
-        return report_page(job, registration, title)
 
 
 MODALITY = Image2ImageModality()

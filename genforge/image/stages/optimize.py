@@ -3,15 +3,13 @@ evaluate stage's FID and KID, its size and its latency, and ship the one ``optim
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
-from genforge.core import tracking
 from genforge.core.config import Job
-from genforge.core.files import atomic_path, read_json, write_json
-from genforge.core.plots import tradeoff_plot
+from genforge.core.files import atomic_path, write_json
 from genforge.core.trainer import set_threads
+from genforge.core.variants import write_variants
 from genforge.image.evaluation import generation_speed, scores
 from genforge.image.features import embed
 from genforge.image.litert import LiteRTNetwork, export
@@ -42,7 +40,7 @@ def optimize(job: Job) -> dict:
     import keras
 
     cfg = job.optimize
-    trained, metrics_dir, processed = Path(job.paths.trained), Path(job.paths.metrics), Path(job.paths.processed)
+    trained, processed = Path(job.paths.trained), Path(job.paths.processed)
     network, spec = load_generator(trained)
     feature_net = keras.saving.load_model(processed / FEATURE_NET, compile=False)
     test, _ = load_split(processed / "test")
@@ -86,7 +84,8 @@ def optimize(job: Job) -> dict:
         row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
         row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
     result["variants"] = {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows}
-    _write(job, result, rows, metrics_dir)
+    write_variants(job, result, rows, COLUMNS, score="fid", score_label="FID (feature network)",
+                   latency_label="batch-1 latency per image (ms, log scale)")
     chosen = next(r for r in rows if r["variant"] == (cfg.method if cfg.method != "none" else "dense"))
     return {"method": cfg.method, "sparsity": round(result["prune"].get("sparsity", {}).get("total", 0.0), 3),
             "fid": round(chosen["fid"], 3), "fid_change_pct": round(chosen["fid_change_pct"], 2),
@@ -103,20 +102,3 @@ def _pruned(job: Job, trained: Path, network, spec: dict):
     encoder = keras.saving.load_model(trained / ENCODER, compile=False) if (trained / ENCODER).exists() else None
     splits, classes = load_training_splits(job)
     return prune_network(job, network, encoder, splits, len(classes), seed=job.seed + 1)
-
-
-def _write(job: Job, result: dict, rows: list[dict], metrics_dir: Path) -> None:
-    write_json(metrics_dir / "optimize.json", result)
-    with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tradeoff_plot(rows, "fid", "FID (feature network)", "batch-1 latency per image (ms, log scale)",
-                  metrics_dir / "optimize_tradeoff.png")
-    run_id = read_json(Path(job.paths.trained) / tracking.RUN_FILE)["run_id"]
-    numbers = {f"{r['variant']}/{k}": v for r in rows for k, v in r.items() if isinstance(v, int | float)}
-    numbers.update({f"prune/sparsity/{k}": v for k, v in result["prune"].get("sparsity", {}).items()})
-    tracking.log_metrics(run_id, numbers, prefix="optimize/")
-    tracking.log_table(run_id, {c: [r.get(c) for r in rows] for c in COLUMNS}, "optimize/tradeoff.json")
-    tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
-    tracking.set_tags(run_id, {"optimize.method": job.optimize.method})

@@ -4,7 +4,6 @@ names."""
 
 from __future__ import annotations
 
-import csv
 import shutil
 import sys
 import time
@@ -12,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genforge.core import tracking
 from genforge.core.config import Job
 from genforge.core.efficiency import percentile
-from genforge.core.files import atomic_path, read_json, write_json
-from genforge.core.plots import tradeoff_plot
+from genforge.core.files import atomic_path
 from genforge.core.pruning import pruning_callback, sparsity_report
 from genforge.core.trainer import set_threads
+from genforge.core.variants import write_variants
 from genforge.image2image.metrics import pair_scores
 from genforge.image2image.store import GENERATOR, load_generator
 from genforge.image2image.training import load_split, training_dataset, translate
@@ -71,7 +69,7 @@ def optimize(job: Job) -> dict:
     """
     set_threads(job.train)
     cfg = job.optimize
-    trained, metrics_dir = Path(job.paths.trained), Path(job.paths.metrics)
+    trained = Path(job.paths.trained)
     generator, _ = load_generator(trained)
     test = load_split(job.paths.processed, "test", job.name)
     result = {"method": cfg.method, "pairs": len(test[0]), "prune": {"sparsity_target": cfg.prune.sparsity}}
@@ -92,24 +90,8 @@ def optimize(job: Job) -> dict:
         row["size_ratio"] = dense["size_bytes"] / row["size_bytes"]
         row["speedup"] = dense["latency_ms_p50"] / row["latency_ms_p50"]
     result["variants"] = {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows}
-    _write(job, result, rows, metrics_dir)
+    write_variants(job, result, rows, COLUMNS, score="l1", score_label="L1 of the test outputs",
+                   latency_label="batch-1 latency per image (ms, log scale)")
     chosen = next(r for r in rows if r["variant"] == ("pruned" if cfg.method == "pruned" else "dense"))
     return {"method": cfg.method, "ssim": round(chosen["ssim"], 4), "ssim_change": round(chosen["ssim_change"], 4),
             "variants": len(rows)}
-
-
-def _write(job: Job, result: dict, rows: list[dict], metrics_dir: Path) -> None:
-    write_json(metrics_dir / "optimize.json", result)
-    with atomic_path(metrics_dir / "optimize_tradeoff.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tradeoff_plot(rows, "l1", "L1 of the test outputs", "batch-1 latency per image (ms, log scale)",
-                  metrics_dir / "optimize_tradeoff.png")
-    run_id = read_json(Path(job.paths.trained) / tracking.RUN_FILE)["run_id"]
-    numbers = {f"{r['variant']}/{k}": v for r in rows for k, v in r.items() if isinstance(v, int | float)}
-    numbers.update({f"prune/sparsity/{k}": v for k, v in result["prune"].get("sparsity", {}).items()})
-    tracking.log_metrics(run_id, numbers, prefix="optimize/")
-    tracking.log_table(run_id, {c: [r.get(c) for r in rows] for c in COLUMNS}, "optimize/tradeoff.json")
-    tracking.log_artifact(run_id, metrics_dir / "optimize_tradeoff.png", "optimize")
-    tracking.set_tags(run_id, {"optimize.method": job.optimize.method})

@@ -46,7 +46,8 @@ def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
     y = render(target, chars, size=cfg.size, point_size=cfg.point_size)
     inked = (x < 255).any(axis=(1, 2)) & (y < 255).any(axis=(1, 2))  # a blank glyph teaches nothing
     chars, x, y = [c for c, k in zip(chars, inked, strict=True) if k], x[inked], y[inked]
-    index = split_groups(homoglyph_groups(x, y, cfg.homoglyph_tolerance), cfg.val_fraction, cfg.test_fraction, job.seed)
+    groups = homoglyph_groups(x, y, cfg.homoglyph_tolerance)
+    index = split_groups(groups, cfg.val_fraction, cfg.test_fraction, job.seed)
     train_chars = [chars[i] for i in index["train"]]
     domain, labels, names = [], [], []
     for face in faces(folder):
@@ -58,8 +59,8 @@ def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
                                                                                              ("target", y))}
     arrays[DOMAIN], arrays[DOMAIN_LABELS] = np.concatenate(domain)[..., None], np.concatenate(labels)
     details = {"characters": {s: "".join(chr(chars[i]) for i in index[s]) for s in index},
-               "shared_characters": len(chars), "homoglyphs_merged": len(chars) - len(np.unique(
-                   homoglyph_groups(x, y, cfg.homoglyph_tolerance))), "domain_faces": names}
+               "shared_characters": len(chars), "homoglyphs_merged": len(chars) - len(np.unique(groups)),
+               "domain_faces": names}
     return arrays, details
 
 
