@@ -244,6 +244,8 @@ def _translate(model: str, input_path: Path, out: Path) -> int:
         GenForgeError: the input is missing or holds no image, a file does not decode or has another size than the
             model's, or the model is unreadable.
     """
+    from PIL import Image
+
     from genforge.core.files import atomic_path
     from genforge.image2image.pairs import IMAGE_SUFFIXES, read_image
 
@@ -260,8 +262,6 @@ def _translate(model: str, input_path: Path, out: Path) -> int:
     for target, image in zip(targets, outputs, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as tmp:
-            from PIL import Image
-
             Image.fromarray(image).save(tmp, format="PNG")
     return len(files)
 

@@ -52,20 +52,23 @@ def evaluate(job: Job) -> dict:
     trained beside it); ``l1_ratio_identity`` (model L1 / identity L1) and ``ssim_gain_identity``; ``stability``,
     ``efficiency`` and ``gate`` (:func:`genforge.core.gate.check_gate` against ``evaluate.gate``). FID and KID
     compare outputs with the test targets on the typeface classifier (:mod:`genforge.image2image.features`, glyphs
-    only).
+    only), whose record is ``feature_net``.
+
+    Raises:
+        GenForgeError: the optimized generator or a split is missing (run the stages before), or its spec unreadable.
     """
     set_threads(job.train)
     cfg, folder, processed = job.evaluate, Path(job.paths.optimized), Path(job.paths.processed)
     generator, _ = load_generator(folder)
     x, y = load_split(processed, "test", job.name)
     train_targets = load_split(processed, "train", job.name)[1]
-    features = _feature_net(job, processed, y)
+    features, feature_net = _feature_net(job, processed, y)
     start = time.perf_counter()
     outputs = translate(generator, x)
     seconds = time.perf_counter() - start
     result, per_pair = _scored(outputs, y, train_targets, features, cfg.kid_subsets)
     identity, _ = _scored(x, y, train_targets, features, cfg.kid_subsets)
-    result = {"pairs": len(x), **result, "baselines": {"identity": identity}}
+    result = {"pairs": len(x), **result, "baselines": {"identity": identity}, "feature_net": feature_net}
     if (folder / BASELINE).is_file():
         baseline, _ = load_generator(folder, BASELINE)
         result["baselines"]["unet_l1"] = _scored(translate(baseline, x), y, train_targets, features,
@@ -83,12 +86,14 @@ def evaluate(job: Job) -> dict:
 
 
 def _feature_net(job: Job, processed: Path, targets: np.ndarray):
-    """``(model, features of the test targets)`` of the typeface classifier, or ``None`` without domain images."""
+    """``(model, features of the test targets)`` of the typeface classifier and its record (faces, images, training
+    accuracy); ``(None, {})`` without domain images (paired folders)."""
     if not (processed / f"{DOMAIN}.npy").is_file():
-        return None
+        return None, {}
     images, labels = np.load(processed / f"{DOMAIN}.npy"), np.load(processed / f"{DOMAIN_LABELS}.npy")
-    model, _ = train_feature_net(images, labels, epochs=job.evaluate.feature_epochs, seed=job.seed)
-    return model, embed(model, targets)
+    model, accuracy = train_feature_net(images, labels, epochs=job.evaluate.feature_epochs, seed=job.seed)
+    record = {"faces": int(labels.max()) + 1, "images": len(images), "train_accuracy": accuracy}
+    return (model, embed(model, targets)), record
 
 
 def _stability(job: Job, generator, inputs: np.ndarray) -> dict:

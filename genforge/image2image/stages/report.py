@@ -37,6 +37,13 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     return rows + [[name, url] for name, url in links.items()]
 
 
+def _feature_note(record: dict) -> str:
+    if not record:
+        return "<p>No FID or KID: paired folders have no labelled target domain to train a feature network on.</p>"
+    return (f"<p>Feature network: a classifier of {record['faces']} typefaces trained on {record['images']} glyphs of "
+            f"the training characters (training accuracy {record['train_accuracy']:.3f}).</p>")
+
+
 def report_page(job: Job, registration: dict, title: str) -> str:
     """The HTML page of image-to-image generator ``job`` from ``paths.metrics``: the best, median and worst test
     triplets (input | output | target), the scores beside the baselines, stability, efficiency, the optimize
@@ -60,6 +67,7 @@ def report_page(job: Job, registration: dict, title: str) -> str:
         "loss alone, same widths and steps. FID and KID against the test targets on the typeface classifier's "
         "features; copy share: outputs nearer a training target than their own.</p>",
         html_table(["predictor", *keys], rows),
+        _feature_note(evaluation.get("feature_net") or {}),
         "<h2>Stability</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
         "<h2>Efficiency</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),
         f"<h2>Optimize (shipped: {html.escape(optimization['method'])})</h2>",
