@@ -79,6 +79,8 @@ def test_homoglyphs_share_a_split_and_splits_are_disjoint():
     ink[1, 3, 3] = 0  # 3 dark pixels: 1 of 3 differs from glyph 0, a third of its ink
     ink[2, 0, :2], ink[2, 2, 2:] = 255, 0  # another drawing
     ink[4, :, :] = 0
+    same_input = homoglyph_groups(np.stack([ink[0], ink[0], ink[2]]), ink[[0, 2, 4]], tolerance=0.2)
+    assert same_input.tolist() == [0, 0, 2]  # one input drawn for two targets: one group (Latin A, Greek Α)
     groups = homoglyph_groups(ink, ink, tolerance=0.5)
     assert groups.tolist() == [0, 0, 2, 0, 4]  # 0, 1 and 3 within half their ink of one another
     assert homoglyph_groups(ink, ink, tolerance=0.2).tolist() == [0, 1, 2, 0, 4]
@@ -202,3 +204,18 @@ def test_the_cli_translates_a_file_and_a_folder_and_refuses_another_size(saved_t
     small = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "small.png"),
                                      "--out", str(tmp_path / "x.png")])
     assert small.exit_code == 2 and "small.png (8x8)" in small.output and not (tmp_path / "x.png").exists()
+
+
+def test_int8_weights_dequantize_to_the_generator_within_half_a_step(saved_translator, tmp_path):
+    from genforge.image2image.quantize import load_int8, quantize_kernel, save_int8
+
+    _, generator, _ = saved_translator
+    save_int8(generator, tmp_path / "g.npz")
+    stored = np.load(tmp_path / "g.npz")
+    kernels = [k for k in stored.files if k.endswith(".q")]
+    assert kernels and all(stored[k].dtype == np.int8 for k in kernels)
+    copy = load_int8(generator, tmp_path / "g.npz")
+    for (a, b) in zip(generator.get_weights(), copy.get_weights(), strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() <= np.abs(a).max() / 127 / 2 + 1e-7
+    q, scale = quantize_kernel(np.zeros((2, 3), np.float32), axis=1)  # an all-zero channel: scale 1, not 0/0
+    assert q.tolist() == [[0, 0, 0], [0, 0, 0]] and scale.tolist() == [1.0, 1.0, 1.0]

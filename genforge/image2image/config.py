@@ -24,8 +24,8 @@ class Preprocess(Section):
     target_face: str = ""  # glyphs: the output typeface
     scripts: list[SCRIPTS] = Field(default_factory=list)  # glyphs: the character ranges drawn from
     point_size: int = Field(default=40, ge=4)  # glyphs: the font size in pixels per em
-    homoglyph_tolerance: float = Field(default=0.2, ge=0)  # glyphs: characters whose glyphs in both faces differ by
-    # at most this share of their ink (Latin H and Greek Η, À and Á) are one character for the split
+    homoglyph_tolerance: float = Field(default=0.2, ge=0)  # glyphs: characters whose glyphs in either face differ by
+    # at most this share of their ink (Latin A and Greek Α, I and l in a sans face) are one character for the split
     input_folder: str = "A"  # folder: the inputs' folder under the source
     target_folder: str = "B"  # folder: the targets' folder (the same file names)
 

@@ -88,11 +88,12 @@ def render(path: Path, characters, *, size: int, point_size: int) -> np.ndarray:
 
 
 def homoglyph_groups(inputs: np.ndarray, targets: np.ndarray, tolerance: float) -> np.ndarray:
-    """A group number ``int (N,)`` per character: two characters whose input glyphs and whose target glyphs
-    (``uint8 (N, H, W)``, black on white) each differ by at most ``tolerance`` of their ink (the mean absolute
-    difference of pixels in [0, 1] over the larger of the two glyphs' mean darkness) share a group: Latin ``H`` and
-    Greek ``Η``, or ``À`` and ``Á``, are nearly one drawing, and a split by group never tests a drawing seen in
-    training. Groups are the connected components of that relation, numbered by their first member.
+    """A group number ``int (N,)`` per character: two characters whose input glyphs, or whose target glyphs
+    (``uint8 (N, H, W)``, black on white), differ by at most ``tolerance`` of their ink (the mean absolute difference
+    of pixels in [0, 1] over the larger of the two glyphs' mean darkness) share a group. Latin ``A`` and Greek ``Α``
+    are one drawing in many faces (the same input, sometimes two targets), and so are ``I`` and ``l`` in a sans
+    face; a split by group never tests an input or a target that training has nearly seen. Groups are the connected
+    components of that relation, numbered by their first member.
 
     >>> a = np.full((3, 2, 2), 255, np.uint8); a[:, 0, 0] = 0; a[2, 1, 1] = 0  # 1, 1 and 2 dark pixels
     >>> homoglyph_groups(a, a, 0.2).tolist()
@@ -100,12 +101,12 @@ def homoglyph_groups(inputs: np.ndarray, targets: np.ndarray, tolerance: float) 
     """
     n = len(inputs)
     groups = np.arange(n)
-    near = np.ones((n, n), bool)
+    near = np.zeros((n, n), bool)
     for images in (inputs, targets):
         x = images.reshape(n, -1).astype(np.float32) / 255
         ink = (1 - x).mean(1)
         for i in range(n):
-            near[i] &= np.abs(x - x[i]).mean(1) <= tolerance * np.maximum(np.maximum(ink, ink[i]), 1e-6)
+            near[i] |= np.abs(x - x[i]).mean(1) <= tolerance * np.maximum(np.maximum(ink, ink[i]), 1e-6)
     for i, j in zip(*np.nonzero(np.triu(near, 1)), strict=True):
         old, new = max(groups[i], groups[j]), min(groups[i], groups[j])
         groups[groups == old] = new

@@ -1,6 +1,7 @@
 """An image-to-image generator on disk: the folder the train and optimize stages write and the evaluate stage, the
-registered model and the CLI read: ``generator.keras`` (the Keras generator), ``spec.json`` (arch, image shape) and,
-where the L1-only baseline was trained beside it, ``baseline.keras``."""
+registered model and the CLI read: ``generator.keras`` (the Keras generator), ``spec.json`` (arch, image shape),
+where the L1-only baseline was trained beside it ``baseline.keras``, and after optimize the int8 copy of the
+generator's weights, ``generator.int8.npz`` (:mod:`genforge.image2image.quantize`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from genforge import GenForgeError
 from genforge.core.files import read_json, write_json
 
-GENERATOR, BASELINE, SPEC = "generator.keras", "baseline.keras", "spec.json"
+GENERATOR, BASELINE, SPEC, INT8 = "generator.keras", "baseline.keras", "spec.json", "generator.int8.npz"
 
 
 def save_generator(folder: Path, generator, spec: dict) -> None:
