@@ -238,32 +238,77 @@ def translate(
 
 
 def _translate(model: str, input_path: Path, out: Path) -> int:
-    """Translate ``input_path`` (a file or folder) into ``out``; return how many images were written.
+    """Translate ``input_path`` (a file or folder) into ``out``; return how many images were written. A folder's
+    outputs are written into a temporary folder beside ``out`` first and moved into place when all are there.
 
     Raises:
-        GenForgeError: the input is missing or holds no image, a file does not decode or has another size than the
-            model's, or the model is unreadable.
+        GenForgeError: the input is missing or holds no image; ``out`` is the input folder or lies inside it, is a
+            folder where a file is asked for, or two inputs would write one output; a file does not decode or has
+            another size than the model's; the model is unreadable; an output cannot be written (named).
     """
+    import shutil
+    import tempfile
+
     from PIL import Image
 
-    from genforge.core.files import atomic_path
-    from genforge.image2image.pairs import IMAGE_SUFFIXES, read_image
+    files, targets = _translation_plan(input_path, out)
+    outputs = _translated(model, [_read_input(p) for p in files], [str(p) for p in files])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+            staged = [Path(tmp) / t.relative_to(out) if input_path.is_dir() else Path(tmp) / out.name for t in targets]
+            for path, image in zip(staged, outputs, strict=True):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(path, format="PNG")
+            for path, target in zip(staged, targets, strict=True):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(path, target)
+    except OSError as e:
+        raise GenForgeError(f"{out}: cannot write the output there ({e.strerror or e})") from None
+    return len(files)
+
+
+def _translation_plan(input_path: Path, out: Path) -> tuple[list[Path], list[Path]]:
+    """The input files and the output file of each, checked before the model loads (:func:`_translate`)."""
+    from genforge.image2image.pairs import IMAGE_SUFFIXES
 
     if input_path.is_dir():
-        files = sorted(p for p in input_path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if out.resolve() == input_path.resolve() or input_path.resolve() in out.resolve().parents:
+            raise GenForgeError(f"{out}: the output folder is the input folder or inside it; choose another --out")
+        files = sorted(p for p in input_path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         targets = [out / p.relative_to(input_path).with_suffix(".png") for p in files]
+        seen: dict[Path, Path] = {}
+        for file, target in zip(files, targets, strict=True):
+            if target in seen:
+                raise GenForgeError(f"{seen[target]} and {file} would both be written to {target}; rename one")
+            seen[target] = file
     elif input_path.is_file():
+        if out.is_dir():
+            raise GenForgeError(f"{out} is a folder; for an input file give an output file, such as {out}/out.png")
         files, targets = [input_path], [out]
     else:
         raise GenForgeError(f"{input_path}: no such file or folder")
     if not files:
         raise GenForgeError(f"{input_path}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    outputs = _translated(model, [read_image(p) for p in files], [str(p) for p in files])
-    for target, image in zip(targets, outputs, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
-    return len(files)
+    return files, targets
+
+
+def _read_input(path: Path):
+    """One input image as grayscale ``uint8 (H, W)`` (:func:`genforge.image2image.pairs.read_image`).
+
+    Raises:
+        GenForgeError: the file cannot be read, does not decode, or declares more pixels than Pillow's safety limit.
+    """
+    from PIL import Image
+
+    from genforge.image2image.pairs import read_image
+
+    try:
+        return read_image(path)
+    except Image.DecompressionBombError as e:
+        raise GenForgeError(f"{path}: {e}") from None
+    except OSError as e:
+        raise GenForgeError(f"{path}: cannot read it ({e.strerror or e})") from None
 
 
 def _translated(model: str, images: list, names: list[str]):

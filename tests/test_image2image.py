@@ -219,3 +219,29 @@ def test_int8_weights_dequantize_to_the_generator_within_half_a_step(saved_trans
         assert a.shape == b.shape and np.abs(a - b).max() <= np.abs(a).max() / 127 / 2 + 1e-7
     q, scale = quantize_kernel(np.zeros((2, 3), np.float32), axis=1)  # an all-zero channel: scale 1, not 0/0
     assert q.tolist() == [[0, 0, 0], [0, 0, 0]] and scale.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_the_cli_refuses_outputs_that_would_overwrite_inputs_or_each_other(saved_translator, tmp_path):
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+
+    folder, _, _ = saved_translator
+    image = np.zeros((16, 16), np.uint8)
+    save(tmp_path / "in/a.png", image)
+    Image.fromarray(image).save(tmp_path / "in/a.jpg")
+    (tmp_path / "in/folder.png").mkdir()  # a folder named like an image is not an input
+
+    def translate(inp, out):
+        return CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(inp), "--out", str(out)])
+
+    same = translate(tmp_path / "in", tmp_path / "in")
+    assert same.exit_code == 2 and "the output folder is the input folder or inside it" in same.output
+    both = translate(tmp_path / "in", tmp_path / "out")
+    assert both.exit_code == 2 and "a.png would both be written to" in both.output and "in/a.jpg and" in both.output
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "in/a.jpg").unlink()
+    assert translate(tmp_path / "in", tmp_path / "out").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    into_folder = translate(tmp_path / "in/a.png", tmp_path / "out")
+    assert into_folder.exit_code == 2 and "is a folder; for an input file give an output file" in into_folder.output
