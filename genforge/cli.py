@@ -28,8 +28,10 @@ def generate(
     model: Annotated[str, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model, or a "
                                             "local model folder (models/optimized)")],
     prompt: Annotated[str, typer.Option(help="text to continue [default: a newline]", show_default=False)] = "\n",
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0, help="tokens to generate; for an "
-                                                "image generator, images to draw")] = DEFAULTS["max_new_tokens"],
+    max_new_tokens: Annotated[int | None, typer.Option(
+        "--max-new-tokens", "-n", min=0, show_default=False,
+        help=f"tokens to generate [default: {DEFAULTS['max_new_tokens']}]; for an image generator, images to draw; "
+             "for an audio generator, characters of ABC at most [default: the model's]")] = None,
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = DEFAULTS["temperature"],
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] =
     DEFAULTS["top_k"],
@@ -40,7 +42,8 @@ def generate(
     stop: Annotated[list[str] | None, typer.Option(help="stop sequence (repeatable): the text ends before the first "
                                                         "one generated")] = None,
     out: Annotated[Path | None, typer.Option(help="image generators: the PNG file the grid of images is written to; "
-                                                  "video generators: the GIF of the generated frames")] = None,
+                                                  "video generators: the GIF of the generated frames; audio "
+                                                  "generators: the tune as .wav, .mid or .abc")] = None,
     input_clip: Annotated[Path | None, typer.Option("--input", help="video generators: the clip to continue (an "
                                                                     "animated GIF, or a folder of PNG frames)")] = None,
     frames: Annotated[int | None, typer.Option(min=1, help="video generators: frames to generate [default: the "
@@ -56,6 +59,10 @@ def generate(
     For a video generator, the frames after the clip ``--input`` (its last frames, as many as the model's context)
     are written to ``--out`` as an animated GIF; ``--seed`` and the sampling options do not apply (generation is
     deterministic: the same clip gives the same frames as the served model).
+
+    For an audio generator (an MLflow model URI), the tune of ``--seed`` is printed as ABC and written to ``--out``
+    by its suffix: ``.wav`` (rendered with the model's soundfont), ``.mid`` or ``.abc``; the served model answers the
+    same seed with the same tune.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if seed is None:
@@ -68,11 +75,16 @@ def generate(
                 written = _continue_clip(model, input_clip, frames, out)
                 console.print(f"wrote {written} frames to {out}", highlight=False)
                 return
+            n = DEFAULTS["max_new_tokens"] if max_new_tokens is None else max_new_tokens
             if _is_image_generator(model):
-                _draw_grid(model, max_new_tokens, seed, out)
-                console.print(f"wrote {max_new_tokens} images to {out}", highlight=False)
+                _draw_grid(model, n, seed, out)
+                console.print(f"wrote {n} images to {out}", highlight=False)
                 return
-            text = _generate(model, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+            if _is_audio_generator(model):
+                typer.echo(_compose(model, seed, temperature, max_new_tokens, out))
+                console.print(f"wrote the tune of seed {seed} to {out}", highlight=False)
+                return
+            text = _generate(model, prompt, max_new_tokens=n, temperature=temperature, top_k=top_k,
                              top_p=top_p, seed=seed, stop=stop or [])
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
@@ -108,6 +120,46 @@ def _is_video_generator(model: str) -> bool:
         schema = _pyfunc(model).metadata.get_input_schema()
         return schema is not None and "frames" in schema.input_names()
     return (Path(model) / "predictor.keras").is_file()
+
+
+def _is_audio_generator(model: str) -> bool:
+    """Whether ``model`` (a URI) is an audio generator: its signature takes ``seed`` alone, and returns ``wav``."""
+    if not _is_uri(model):
+        return False
+    meta = _pyfunc(model).metadata
+    outputs = meta.get_output_schema()
+    return outputs is not None and "wav" in outputs.input_names()
+
+
+AUDIO_SUFFIXES = {".wav": "wav", ".mid": "midi", ".midi": "midi", ".abc": "abc"}
+
+
+def _compose(model: str, seed: int, temperature: float, max_new_tokens: int | None, out: Path | None) -> str:
+    """The tune of ``seed`` from an audio generator (the served model's answer), written to ``out`` by its suffix;
+    return its ABC.
+
+    Raises:
+        GenForgeError: no ``--out`` or an unknown suffix, a tune that does not parse asked for as WAV or MIDI, or
+            the model refuses the input.
+    """
+    import base64
+
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    kind = AUDIO_SUFFIXES.get(out.suffix.lower()) if out is not None else None
+    if kind is None:
+        raise GenForgeError("an audio generator writes its tune to --out: name a .wav, .mid or .abc file")
+    params = {"temperature": temperature, **({} if max_new_tokens is None else {"max_new_tokens": max_new_tokens})}
+    try:
+        row = _pyfunc(model).predict(pd.DataFrame({"seed": [seed]}), params=params).iloc[0]
+    except MlflowException as e:
+        raise GenForgeError(e.message) from None
+    if kind != "abc" and not row["parsed"]:
+        raise GenForgeError(f"the tune of seed {seed} does not parse (music21), so it has no {kind.upper()}: try "
+                            "another seed, or write it as .abc")
+    out.write_bytes(row["abc"].encode() if kind == "abc" else base64.b64decode(row[kind]))
+    return row["abc"]
 
 
 def _continue_clip(model: str, clip_path: Path | None, n: int | None, out: Path | None) -> int:

@@ -50,6 +50,7 @@ CHAR, GPT = "plays-char-lstm", "plays-byte-gpt"  # the generators of the shipped
 IMAGE = "digits-vae"  # the shipped image generator
 VIDEO = "moving-digits"  # the shipped video generator
 IMAGE2IMAGE = "glyphs-pix2pix"  # the shipped image-to-image generator
+AUDIO = "folk-tunes"  # the shipped audio generator
 
 
 def write_shapes(folder: Path, per_class: int = 40, size: int = 8, seed: int = 0) -> None:
@@ -154,6 +155,79 @@ def tiny_image2image_generator(gen: dict) -> dict:
     return gen
 
 
+def write_tunes(folder: Path, n: int = 24, seed: int = 0) -> None:
+    """ABC files of ``n`` random tunes in G (8 bars of eighth notes on the G major scale), generated
+    deterministically, plus two tunes that are skipped: one without a K: field and one music21 does not read
+    (``A/0``: a zero note length)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = "GABcdefg"
+    tunes = []
+    for i in range(n):
+        bars = ["".join(rng.choice(notes) for _ in range(8)) for _ in range(8)]
+        tunes.append(f"X:{i + 1}\nT:Tune {i + 1}\nM:4/4\nL:1/8\nK:G\n" + "|".join(bars[:4]) + "|\n"
+                     + "|".join(bars[4:]) + "|]\n")
+    (folder / "tunes.abc").write_text("\n".join(tunes), encoding="utf-8")
+    (folder / "broken.abc").write_text("X:1\nT:No key\nM:4/4\nL:1/8\nGABc|\n\nX:2\nT:Zero length\nM:4/4\n"
+                                       "L:1/8\nK:G\nA/0 B c d|\n", encoding="utf-8")
+
+
+def write_soundfont(path: Path, rate: int = 22050) -> None:
+    """A SoundFont 2 file of one preset (bank 0, program 0) playing a looped 440 Hz sine wave, written by hand
+    after the SoundFont 2.04 specification (RIFF ``sfbk``: INFO, sdta, pdta with their terminal records)."""
+    import struct
+
+    import numpy as np
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return tag + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+    def name(text: str) -> bytes:
+        return text.encode().ljust(20, b"\0")
+
+    n = rate // 2
+    wave = (0.5 * 32767 * np.sin(2 * np.pi * 440.0 * np.arange(n) / rate)).astype("<i2").tobytes()
+    loop_end = int(round(int(n * 440 / rate) * rate / 440)) - 1
+    pdta = b"".join([
+        chunk(b"phdr", name("Sine") + struct.pack("<HHHIII", 0, 0, 0, 0, 0, 0)
+              + name("EOP") + struct.pack("<HHHIII", 0, 0, 1, 0, 0, 0)),
+        chunk(b"pbag", struct.pack("<HHHH", 0, 0, 1, 0)),
+        chunk(b"pmod", b"\0" * 10),
+        chunk(b"pgen", struct.pack("<HHHH", 41, 0, 0, 0)),  # instrument 0
+        chunk(b"inst", name("Sine") + struct.pack("<H", 0) + name("EOI") + struct.pack("<H", 1)),
+        chunk(b"ibag", struct.pack("<HHHH", 0, 0, 2, 0)),
+        chunk(b"imod", b"\0" * 10),
+        chunk(b"igen", struct.pack("<HHHHHH", 54, 1, 53, 0, 0, 0)),  # loop continuously; sample 0
+        chunk(b"shdr", name("sine") + struct.pack("<IIIIIBbHH", 0, n, 100, loop_end, rate, 69, 0, 0, 1)
+              + name("EOS") + struct.pack("<IIIIIBbHH", 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+    ])
+    body = b"sfbk" + b"".join([
+        chunk(b"LIST", b"INFO" + chunk(b"ifil", struct.pack("<HH", 2, 1)) + chunk(b"isng", b"EMU8000\0")
+              + chunk(b"INAM", b"sine\0\0")),
+        chunk(b"LIST", b"sdta" + chunk(b"smpl", wave + b"\0" * 92)),
+        chunk(b"LIST", b"pdta" + pdta)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def tiny_audio_generator(gen: dict) -> dict:
+    """The audio generator of params.yaml shrunk to the tunes of :func:`write_tunes`, the sine soundfont of
+    :func:`write_soundfont` and a tiny LSTM."""
+    gen["data"] = ["tunes", "soundfont"]
+    gen["preprocess"].update(val_fraction=0.2, test_fraction=0.2, min_notes=1)
+    gen["train"].update(embedding_dim=8, units=16, seq_len=16, batch_size=8, epochs=2, steps_per_epoch=5,
+                        val_batches=2, sample_tokens=10, intra_op_threads=0, inter_op_threads=0)
+    gen["optimize"].update(latency_tokens=10)
+    # a whole header as the prompt: any note the tiny model draws then makes a tune that parses
+    gen["evaluate"].update(context=32, num_samples=3, sample_tokens=40, ngram=3, rendered=1, program=0,
+                           prompt="M:4/4\nL:1/8\nK:G\n",
+                           soundfont="soundfont/sine.sf2", sample_rate=8000, clip_seconds=2, spike_window=5)
+    # an untrained model's tunes rarely parse: the gate here checks that the figures exist and are finite
+    gen["evaluate"]["gate"] = [{"metric": "bits_per_character", "op": "<=", "threshold": 10},
+                               {"metric": "stability.nonfinite_losses", "op": "<=", "threshold": 0}]
+    return gen
+
+
 def tiny_generator(gen: dict) -> dict:
     """One text generator of params.yaml shrunk to a tiny model and evaluation (seconds per stage)."""
     gen["data"] = ["plays"]
@@ -177,7 +251,8 @@ def tiny_generator(gen: dict) -> dict:
 def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
     """The project's params.yaml shrunk to a tiny corpus (and, with an image generator, the shapes of
     :func:`write_shapes` under ``root/shapes``; with a video generator, the digits of :func:`write_digits` under
-    ``root/digits``; with an image-to-image generator, the fonts of :func:`write_fonts` under ``root/fonts``; each
+    ``root/digits``; with an image-to-image generator, the fonts of :func:`write_fonts` under ``root/fonts``; with an
+    audio generator, the tunes and soundfont of :func:`write_tunes` and :func:`write_soundfont`; each
     written when missing) and the given generators, each tiny."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
@@ -197,8 +272,14 @@ def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
             write_fonts(root / "fonts")
         params["collect"]["sources"].append({"name": "fonts", "kind": "file", "path": "fonts",
                                              "sha256": folder_digest(root / "fonts")})
+    if any(params["generators"][name]["modality"] == "audio" for name in generators):
+        if not (root / "tunes").exists():
+            write_tunes(root / "tunes")
+            write_soundfont(root / "soundfont" / "sine.sf2")
+        params["collect"]["sources"] += [{"name": name, "kind": "file", "path": name,
+                                          "sha256": folder_digest(root / name)} for name in ("tunes", "soundfont")]
     shrink = {"image": tiny_image_generator, "video": tiny_video_generator,
-              "image2image": tiny_image2image_generator}
+              "image2image": tiny_image2image_generator, "audio": tiny_audio_generator}
     params["generators"] = {name: shrink.get(params["generators"][name]["modality"], tiny_generator)(
         params["generators"][name]) for name in generators}
     return params

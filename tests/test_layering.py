@@ -36,10 +36,26 @@ def test_core_imports_no_modality_package():
     assert offending(GENFORGE / "core", [f"genforge.{m}" for m in MODALITIES] + ["tasks", "pipelines"]) == []
 
 
+def uses(modality: str) -> tuple[str, ...]:
+    """The modality packages ``modality`` declares it imports (``Modality.uses``)."""
+    from genforge.core.modality import get_modality
+
+    return tuple(getattr(get_modality(modality), "uses", ()))
+
+
 @pytest.mark.parametrize("modality", MODALITIES)
-def test_a_modality_imports_no_other_modality_nor_the_stages(modality):
-    others = [f"genforge.{m}" for m in MODALITIES if m != modality]
+def test_a_modality_imports_no_other_modality_but_those_it_uses_nor_the_stages(modality):
+    others = [f"genforge.{m}" for m in MODALITIES if m != modality and m not in uses(modality)]
     assert offending(GENFORGE / modality, others + ["tasks", "pipelines"]) == []
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_a_modality_reaches_those_it_uses_through_public_names_only(modality):
+    private = [name for path in (GENFORGE / modality).rglob("*.py") for name in imported_modules(path)
+               if any(name.startswith(f"genforge.{m}.") for m in uses(modality))
+               and any(part.startswith("_") for part in name.split("."))]
+    assert private == []
+    assert all(u in MODALITIES and u != modality for u in uses(modality))
 
 
 def test_the_check_sees_an_import_inside_a_function(tmp_path):

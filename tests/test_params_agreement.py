@@ -58,13 +58,13 @@ def test_every_stage_declares_every_key_it_reads_and_a_planted_read_is_caught(pr
     assert {"generators.plays-char-lstm.train.units", "seed"} <= reads[f"train@{CHAR}"]
     assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
 
-    def register_and_peek(params, name):  # a register stage that also reads evaluate.context, which it does not declare
-        _ = params.generators[name].evaluate.context
+    def register_and_peek(params, name):  # a register stage that also reads optimize.method, which it does not declare
+        _ = params.generators[name].optimize.method
         return register(params, name)
 
     planted = run_recorded(project, {"register": register_and_peek})
     assert undeclared(planted[f"register@{CHAR}"], declared[f"register@{CHAR}"]) == \
-        {f"generators.{CHAR}.evaluate.context"}
+        {f"generators.{CHAR}.optimize.method"}
 
 
 def test_the_code_a_registered_model_carries_is_a_dependency_of_its_register_stage():
@@ -115,4 +115,15 @@ def test_the_image_stages_declare_every_key_they_read(project):
     declared = declared_params(project)
     reads = run_recorded(project, name=IMAGE)
     assert {f"generators.{IMAGE}.train.arch", "seed"} <= reads[f"train@{IMAGE}"]
+    assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
+
+
+def test_the_audio_stages_declare_every_key_they_read(project):
+    from conftest import AUDIO, tiny_params, write_params
+
+    write_params(project, tiny_params(project, (AUDIO,)))
+    declared = declared_params(project)
+    reads = run_recorded(project, name=AUDIO)
+    assert {f"generators.{AUDIO}.train.units", f"generators.{AUDIO}.evaluate.soundfont"} <= \
+        reads[f"train@{AUDIO}"] | reads[f"register@{AUDIO}"]
     assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}

@@ -19,6 +19,7 @@ MODALITIES: dict[str, str] = {
     "image": "genforge.image.modality",
     "video": "genforge.video.modality",
     "image2image": "genforge.image2image.modality",
+    "audio": "genforge.audio.modality",
 }
 
 
@@ -28,6 +29,8 @@ class Modality(Protocol):
 
     name: str
     config: type  # the pydantic model of a generator of this modality (a subclass of GeneratorBase)
+    uses: tuple[str, ...]  # the other modality packages it imports (their public functions); dvc.yaml declares
+    # them as deps of its stages, and a registered model carries them
 
     def preprocess(self, job) -> dict[str, Any]: ...
     def train(self, job) -> dict[str, Any]: ...
@@ -53,7 +56,10 @@ class StagePackage:
     call the function of that name in ``<package>.stages.<verb>``, and ``report`` calls
     ``<package>.stages.report.report_page``, where ``<package>`` is the package of the subclass's module. Each is
     imported when called, so that reading params.yaml imports no TensorFlow. A modality subclasses it and adds
-    ``name``, ``config``, ``fit_trial``, ``check_search_inputs`` and ``log_model``."""
+    ``name``, ``config``, ``fit_trial``, ``check_search_inputs`` and ``log_model``, and ``uses`` when it imports
+    another modality's package."""
+
+    uses: tuple[str, ...] = ()
 
     def _call(self, module: str, function: str, *args):
         package = type(self).__module__.rsplit(".", 1)[0]

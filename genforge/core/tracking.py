@@ -410,9 +410,13 @@ def epoch_logger(run_id: str, sample_fn=None, image_fn=None):
 
 def model_code(modality: str) -> list[Path]:
     """The files a registered model of ``modality`` carries as its code: ``genforge/__init__.py``,
-    ``genforge/core`` and ``genforge/<modality>`` (each a declared dependency of the register stage in dvc.yaml)."""
+    ``genforge/core``, ``genforge/<modality>`` and the packages of the modalities it ``uses``
+    (:class:`genforge.core.modality.Modality`; each a declared dependency of the register stage in dvc.yaml)."""
+    from genforge.core.modality import get_modality
+
     package = Path(__file__).parents[1]
-    return [package / "__init__.py", package / "core", package / modality]
+    uses = getattr(get_modality(modality), "uses", ())
+    return [package / "__init__.py", package / "core", package / modality, *(package / m for m in uses)]
 
 
 def pinned(names) -> list[str]:
