@@ -80,7 +80,7 @@ def generate(
                 _draw_grid(model, n, seed, out)
                 console.print(f"wrote {n} images to {out}", highlight=False)
                 return
-            if _is_audio_generator(model):
+            if _is_audio_generator(model) or (out is not None and out.suffix.lower() in AUDIO_SUFFIXES):
                 typer.echo(_compose(model, seed, temperature, max_new_tokens, out))
                 console.print(f"wrote the tune of seed {seed} to {out}", highlight=False)
                 return
@@ -139,14 +139,17 @@ def _compose(model: str, seed: int, temperature: float, max_new_tokens: int | No
     return its ABC.
 
     Raises:
-        GenForgeError: no ``--out`` or an unknown suffix, a tune that does not parse asked for as WAV or MIDI, or
-            the model refuses the input.
+        GenForgeError: no ``--out`` or an unknown suffix, a local folder (it holds no soundfont), a tune that does
+            not parse asked for as WAV or MIDI, or the model refuses the input.
     """
     import base64
 
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
+    if not _is_uri(model):
+        raise GenForgeError(f"{model}: a tune is rendered by a registered audio generator, which carries its "
+                            "soundfont: give --model models:/genforge-<name>@champion (or runs:/<run id>/model)")
     kind = AUDIO_SUFFIXES.get(out.suffix.lower()) if out is not None else None
     if kind is None:
         raise GenForgeError("an audio generator writes its tune to --out: name a .wav, .mid or .abc file")

@@ -128,3 +128,14 @@ def test_the_served_model_refuses_a_request_without_whole_seeds():
         checked_seeds(pd.DataFrame({"prompt": ["M:"]}))
     with pytest.raises(MlflowException, match=r"row 1 \(-1(\.0)?\).*row 2 \(1.5\)"):
         checked_seeds(pd.DataFrame({"seed": [1, -1, 1.5]}))
+
+
+def test_the_cli_asks_for_a_registered_model_to_render_a_tune(tmp_path):
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "--model", str(tmp_path), "--seed", "1", "--out",
+                                      str(tmp_path / "tune.wav")])
+    assert result.exit_code == 2 and not (tmp_path / "tune.wav").exists()
+    assert "registered audio generator" in result.output and "models:/genforge-<name>@champion" in result.output
