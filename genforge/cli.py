@@ -32,7 +32,9 @@ def generate(
         "--max-new-tokens", "-n", min=0, show_default=False,
         help=f"tokens to generate [default: {DEFAULTS['max_new_tokens']}]; for an image generator, images to draw; "
              "for an audio generator, characters of ABC at most [default: the model's]")] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy")] = DEFAULTS["temperature"],
+    temperature: Annotated[float | None, typer.Option(
+        min=0.0, show_default=False, help=f"0 = greedy [default: {DEFAULTS['temperature']}; an audio generator's: the "
+                                          "model's]")] = None,
     top_k: Annotated[int, typer.Option(min=0, help="sample among the k most likely tokens; 0 = all")] =
     DEFAULTS["top_k"],
     top_p: Annotated[float, typer.Option(max=1.0, help="nucleus sampling mass, in (0, 1]; 1 = off")] =
@@ -81,9 +83,10 @@ def generate(
                 console.print(f"wrote {n} images to {out}", highlight=False)
                 return
             if _is_audio_generator(model) or (out is not None and out.suffix.lower() in AUDIO_SUFFIXES):
-                typer.echo(_compose(model, seed, temperature, max_new_tokens, out))
+                typer.echo(_compose(model, seed, temperature, max_new_tokens, out))  # None: the model's defaults
                 console.print(f"wrote the tune of seed {seed} to {out}", highlight=False)
                 return
+            temperature = DEFAULTS["temperature"] if temperature is None else temperature
             text = _generate(model, prompt, max_new_tokens=n, temperature=temperature, top_k=top_k,
                              top_p=top_p, seed=seed, stop=stop or [])
     except GenForgeError as e:
@@ -134,26 +137,33 @@ def _is_audio_generator(model: str) -> bool:
 AUDIO_SUFFIXES = {".wav": "wav", ".mid": "midi", ".midi": "midi", ".abc": "abc"}
 
 
-def _compose(model: str, seed: int, temperature: float, max_new_tokens: int | None, out: Path | None) -> str:
-    """The tune of ``seed`` from an audio generator (the served model's answer), written to ``out`` by its suffix;
-    return its ABC.
+def _compose(model: str, seed: int, temperature: float | None, max_new_tokens: int | None, out: Path | None) -> str:
+    """The tune of ``seed`` from an audio generator (the served model's answer; ``None`` settings: the model's
+    defaults), written to ``out`` by its suffix (through a temporary file); return its ABC.
 
     Raises:
-        GenForgeError: no ``--out`` or an unknown suffix, a local folder (it holds no soundfont), a tune that does
-            not parse asked for as WAV or MIDI, or the model refuses the input.
+        GenForgeError: no ``--out``, an unknown suffix or a folder that does not exist, a local folder or a model
+            that is not an audio generator, a tune that does not parse asked for as WAV or MIDI, or the model
+            refuses the input. Each is checked before the tune is generated, where it can be.
     """
     import base64
 
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
+    from genforge.core.files import atomic_path
+
+    kind = AUDIO_SUFFIXES.get(out.suffix.lower()) if out is not None else None
+    if kind is None or out.is_dir() or not out.parent.is_dir():
+        raise GenForgeError(f"an audio generator writes its tune to --out: name a .wav, .mid or .abc file in a folder "
+                            f"that exists (got {out})")
     if not _is_uri(model):
         raise GenForgeError(f"{model}: a tune is rendered by a registered audio generator, which carries its "
                             "soundfont: give --model models:/genforge-<name>@champion (or runs:/<run id>/model)")
-    kind = AUDIO_SUFFIXES.get(out.suffix.lower()) if out is not None else None
-    if kind is None:
-        raise GenForgeError("an audio generator writes its tune to --out: name a .wav, .mid or .abc file")
-    params = {"temperature": temperature, **({} if max_new_tokens is None else {"max_new_tokens": max_new_tokens})}
+    if not _is_audio_generator(model):
+        raise GenForgeError(f"{model} is not an audio generator (it answers no 'wav'): .wav, .mid and .abc outputs "
+                            "are for audio generators")
+    params = {k: v for k, v in (("temperature", temperature), ("max_new_tokens", max_new_tokens)) if v is not None}
     try:
         row = _pyfunc(model).predict(pd.DataFrame({"seed": [seed]}), params=params).iloc[0]
     except MlflowException as e:
@@ -161,7 +171,11 @@ def _compose(model: str, seed: int, temperature: float, max_new_tokens: int | No
     if kind != "abc" and not row["parsed"]:
         raise GenForgeError(f"the tune of seed {seed} does not parse (music21), so it has no {kind.upper()}: try "
                             "another seed, or write it as .abc")
-    out.write_bytes(row["abc"].encode() if kind == "abc" else base64.b64decode(row[kind]))
+    try:
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(row["abc"].encode() if kind == "abc" else base64.b64decode(row[kind]))
+    except OSError as e:
+        raise GenForgeError(f"cannot write {out}: {e}") from None
     return row["abc"]
 
 

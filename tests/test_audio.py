@@ -28,6 +28,12 @@ def test_a_file_is_cut_into_tunes_with_the_kept_fields_and_the_others_are_named(
     assert skipped == ["a.abc#2: no K: field"]
 
 
+def test_a_repeated_number_and_a_byte_order_mark_lose_no_tune():
+    text = "\ufeffX:1\nM:4/4\nL:1/8\nK:G\nGABc|\n\nX:1\nM:4/4\nL:1/8\nK:D\ndefg|\n"
+    tunes, skipped = split_tunes(text, "b.abc", ["M", "L", "K"])
+    assert [t.name for t in tunes] == ["b.abc#1", "b.abc#1 (tune 2 of the file)"] and skipped == []
+
+
 def test_the_default_unit_length_follows_the_abc_standard():
     assert [default_unit_length(m) for m in ("2/4", "3/4", "6/8", "C", "C|", "none")] == \
         ["1/16", "1/8", "1/8", "1/8", "1/8", "1/8"]
@@ -40,6 +46,9 @@ def test_music21_reads_a_tune_into_pitches_and_lengths_and_a_bad_tune_is_none():
     assert parse("M:4/4\nL:1/8\nK:G\nA/0 B c|\n") is None  # a zero note length: music21 raises
     assert parsed_events("M:4/4\nL:1/8\nK:G\nGABc|\n", min_notes=5) is None  # 4 notes < 5
     assert parsed_events("M:4/4\nL:1/8\nK:G\nGABc|\n", min_notes=4) == [(67, .5), (69, .5), (71, .5), (72, .5)]
+    from genforge.audio.abc import MAX_CHARACTERS
+
+    assert parse("M:4/4\nL:1/8\nK:G\n" + "GABc|" * (MAX_CHARACTERS // 5)) is None  # too long to read in time
 
 
 def test_histograms_and_their_distances_by_hand():
@@ -92,11 +101,34 @@ def test_a_melody_renders_to_midi_and_to_a_wav_of_its_length(tmp_path):
 def test_a_missing_or_wrong_soundfont_is_named(tmp_path):
     from genforge.audio.render import wav_bytes
 
-    with pytest.raises(GenForgeError, match=r"soundfont .*missing\.sf2 does not exist.*dvc repro collect"):
+    with pytest.raises(GenForgeError, match=r"soundfont .*missing\.sf2 is not a file.*dvc repro collect"):
         wav_bytes([(60, 1.0)], tmp_path / "missing.sf2", program=0, tempo=120, sample_rate=8000, max_seconds=1)
     (tmp_path / "fake.sf2").write_bytes(b"RIFF\0\0\0\0WAVE")
     with pytest.raises(GenForgeError, match=r"fake\.sf2 is not a SoundFont 2 file"):
         wav_bytes([(60, 1.0)], tmp_path / "fake.sf2", program=0, tempo=120, sample_rate=8000, max_seconds=1)
+    write_soundfont(tmp_path / "whole.sf2")
+    (tmp_path / "cut.sf2").write_bytes((tmp_path / "whole.sf2").read_bytes()[:1000])
+    with pytest.raises(GenForgeError, match=r"cut\.sf2 is cut short: 1000 bytes of the \d+ its header declares"):
+        wav_bytes([(60, 1.0)], tmp_path / "cut.sf2", program=0, tempo=120, sample_rate=8000, max_seconds=1)
+
+
+@pytest.mark.parametrize("melody", [[], [(128, 1.0)], [(-1, 1.0)], [(60, 0.0)], [(60, float("nan"))]])
+def test_a_melody_that_cannot_be_played_is_refused(melody):
+    from genforge.audio.render import midi_bytes
+
+    with pytest.raises(GenForgeError, match="MIDI pitch 0..127 and a finite length > 0"):
+        midi_bytes(melody, program=0, tempo=120)
+
+
+def test_a_note_lasting_past_the_clip_is_cut_at_its_end():
+    import symusic
+
+    from genforge.audio.render import midi_bytes
+
+    # 2 s at 120 quarter notes per minute are 4 quarters: the long note keeps 3 of its 1,000,000 after the first
+    midi = midi_bytes([(60, 1.0), (62, 1e6), (64, 1.0)], program=0, tempo=120, max_seconds=2)
+    assert [(n.pitch, n.time, n.duration) for n in symusic.Score.from_midi(midi).tracks[0].notes] == \
+        [(60, 0, 480), (62, 480, 1440)]
 
 
 def test_preprocess_skips_and_names_the_tunes_that_do_not_parse(project):
@@ -124,10 +156,14 @@ def test_the_served_model_refuses_a_request_without_whole_seeds():
     from genforge.audio.pyfunc import checked_seeds
 
     assert checked_seeds(pd.DataFrame({"seed": [3, 4.0]})) == [3, 4]
-    with pytest.raises(MlflowException, match="no 'seed' column"):
+    with pytest.raises(MlflowException, match=r"needs one 'seed' column \(columns: prompt\)"):
         checked_seeds(pd.DataFrame({"prompt": ["M:"]}))
     with pytest.raises(MlflowException, match=r"row 1 \(-1(\.0)?\).*row 2 \(1.5\)"):
         checked_seeds(pd.DataFrame({"seed": [1, -1, 1.5]}))
+    with pytest.raises(MlflowException, match=r"from 0 to 4611686018427387903.*row 0 \(inf\), row 1 \(1e\+21\)"):
+        checked_seeds(pd.DataFrame({"seed": [float("inf"), 1e21]}))
+    with pytest.raises(MlflowException, match="needs one 'seed' column"):
+        checked_seeds(pd.DataFrame([[1, 2]], columns=["seed", "seed"]))
 
 
 def test_the_cli_asks_for_a_registered_model_to_render_a_tune(tmp_path):

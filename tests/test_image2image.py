@@ -1,7 +1,7 @@
 """Image-to-image translation: the Pix2Pix networks and losses, glyph rendering and the split by character, paired
 folders, the scores, the served model and the CLI, each on small cases worked out by hand, and the inputs a user
 gets wrong (a pair of different sizes, a missing partner, a character a font lacks, a corrupt image, an input of
-another size, a request without its image column)."""
+another size, a request without its image column, an image too large to decode), and 16-bit grayscale."""
 
 from pathlib import Path
 
@@ -179,6 +179,28 @@ def test_the_served_model_answers_as_predict_images_and_refuses_bad_requests(sav
                                                                    r"row 0 \(16x8\)")
     refused({"image": ["bm90IGFuIGltYWdl"]}, "row 0: not an image that Pillow can decode")
     refused({"image": ["not base64!"]}, "row 0: not base64 text")
+    empty = served.predict(None, pd.DataFrame({"image": pd.Series([], dtype=str)}))
+    assert list(empty.columns) == ["request", "image"] and len(empty) == 0
+    text = png_base64(images[0])  # a data URL and MIME's 76-character lines are base64 PNG too
+    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    for variant in ("data:image/png;base64," + text, wrapped):
+        assert np.array_equal(image_from_base64(variant), images[0])
+
+
+def test_decoding_scales_16_bit_grayscale_and_names_an_image_too_large_to_decode(monkeypatch):
+    import io
+
+    from genforge.image2image.pairs import decode_image
+
+    wide = np.array([[0, 257, 65535], [128, 32896, 65280]], np.uint16)  # / 257: 0, 1, 255; 0.498 -> 0, 128, 254
+    buffer = io.BytesIO()
+    Image.fromarray(wide).save(buffer, format="PNG")
+    assert decode_image(buffer.getvalue(), "wide.png").tolist() == [[0, 1, 255], [0, 128, 254]]
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(buffer, format="PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels: over twice the limit, Pillow's error
+    with pytest.raises(GenForgeError, match="big.png: declares more pixels than Pillow decodes safely"):
+        decode_image(buffer.getvalue(), "big.png")
 
 
 def test_the_cli_translates_a_file_and_a_folder_and_refuses_another_size(saved_translator, tmp_path):

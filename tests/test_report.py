@@ -145,7 +145,8 @@ def test_report_renders_offline_in_headless_chromium(tmp_path):
 def test_the_committed_reports_show_the_committed_metrics():
     """reports/<generator>.html and metrics/<generator>/evaluate.json of the last `dvc repro` (both in git) agree
     figure by figure, for every generator of params.yaml (an image generator: its scores, floor and ceiling; a video
-    generator: its per-horizon table and means; an image-to-image generator: its scores beside its baselines')."""
+    generator: its per-horizon table and means; an image-to-image generator: its scores beside its baselines'; an
+    audio generator: its sample measures beside the unigram's and the real tunes')."""
     import json
     from pathlib import Path
 
@@ -173,6 +174,15 @@ def test_the_committed_reports_show_the_committed_metrics():
             cells = [f"<td>{html_cell(part[key])}</td>" for key in TRANSLATION_SCORES
                      for part in (ev, *ev["baselines"].values()) if key in part]
             assert len(cells) >= 15 and all(cell in page for cell in cells), name  # noqa: PLR2004
+            continue
+        if gen["modality"] == "audio":
+            from genforge.audio.stages.report import MEASURES
+
+            page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
+            cells = [f"<td>{html_cell(part[key])}</td>" for key in MEASURES
+                     for part in (ev["samples"], *ev["baselines"].values()) if key in part]
+            assert len(cells) == 20 and all(cell in page for cell in cells), name  # noqa: PLR2004
+            assert f"{ev['bits_per_character']:.4f}" in page, name
             continue
         if gen["modality"] == "image":
             page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")

@@ -8,6 +8,8 @@ import warnings
 from dataclasses import dataclass
 
 _FIELD = re.compile(r"^([A-Za-z]):(.*)$")
+MAX_CHARACTERS = 20_000  # a longer tune is not parsed: music21's ABC reader takes time quadratic in its length (10,000
+# notes: 47 s); O'Neill's longest tune has 2,174 characters
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,15 @@ def split_tunes(text: str, file: str, fields: list[str]) -> tuple[list[Tune], li
 
     Returns:
         ``(tunes, skipped)``: the tunes with every field of ``fields`` and a body, and the names of the others with
-        the reason (``"<file>#3: no K: field"``).
+        the reason (``"<file>#3: no K: field"``). A tune is named ``<file>#<X number>``; a repeated number adds the
+        tune's place in the file, so that no two tunes share a name.
     """
-    tunes, skipped = [], []
+    tunes, skipped, seen = [], [], set()
     for number, block in _blocks(text):
         name = f"{file}#{number}"
+        if name in seen:  # a repeated X: number: the second tune is named by its place as well
+            name = f"{file}#{number} (tune {len(seen) + 1} of the file)"
+        seen.add(name)
         header: dict[str, str] = {}
         body: list[str] = []
         in_body = False
@@ -78,7 +84,7 @@ def default_unit_length(meter: str) -> str:
 def _blocks(text: str):
     """``(X number, lines)`` of each tune of ``text``."""
     number, lines = None, []
-    for line in text.splitlines():
+    for line in text.removeprefix("\ufeff").splitlines():  # a byte order mark is not part of the first line
         if line.startswith("X:"):
             if number is not None:
                 yield number, lines
@@ -95,14 +101,17 @@ def _blocks(text: str):
 
 def parse(text: str):
     """The music21 score of the ABC tune ``text`` (header fields and body, no ``X:`` needed), or ``None`` when
-    music21's ABC reader (``music21.converter.parse(..., format="abc")``) raises on it. Its warnings are silenced."""
+    music21's ABC reader (``music21.converter.parse(..., format="abc")``) raises on it or the tune is longer than
+    :data:`MAX_CHARACTERS`. Its warnings are silenced."""
     import music21
 
+    if len(text) > MAX_CHARACTERS:
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return music21.converter.parse("X:1\n" + text, format="abc")
-        except Exception:  # noqa: BLE001: music21 raises many kinds (ABCHandlerException, IndexError, ...) on bad ABC
+        except Exception:  # noqa: BLE001 (music21 raises many kinds on bad ABC)
             return None
 
 

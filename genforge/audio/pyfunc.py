@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 from genforge import GenForgeError
 from genforge.core import tracking
 
+MAX_SEED = 2**62  # seeds are int64 in the sampler, and row i of a request draws with seed + i
 SETTINGS = "settings.json"  # artifact: prompt, min_notes, program, tempo, sample_rate, clip_seconds
 
 
@@ -52,18 +55,19 @@ def checked_seeds(model_input: pd.DataFrame) -> list[int]:
     """The ``seed`` column as non-negative ints.
 
     Raises:
-        MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400) no ``seed`` column, or a row whose seed is not a
-            non-negative whole number (named by row).
+        MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400) no ``seed`` column or two, or a row whose seed is
+            not a whole number in ``[0, MAX_SEED)`` (named by row).
     """
-    if "seed" not in model_input.columns:
-        raise _invalid(f"the input has no 'seed' column (columns: {', '.join(map(str, model_input.columns))}); "
+    if list(model_input.columns).count("seed") != 1:
+        raise _invalid(f"the input needs one 'seed' column (columns: {', '.join(map(str, model_input.columns))}); "
                        "send one seed per tune, such as {\"inputs\": {\"seed\": [3]}}")
     seeds = model_input["seed"].tolist()
-    bad = [i for i, s in enumerate(seeds) if isinstance(s, bool) or not isinstance(s, int | float)
-           or s != s or s < 0 or int(s) != s]
+    bad = [i for i, s in enumerate(seeds) if isinstance(s, bool) or not isinstance(s, int | float | np.integer)
+           or not math.isfinite(s) or not 0 <= s < MAX_SEED or int(s) != s]
     if bad:
-        raise _invalid("seed must be a whole number >= 0 in every row; not in "
-                       + ", ".join(f"row {i} ({seeds[i]!r})" for i in bad[:5]))
+        raise _invalid(f"seed must be a whole number from 0 to {MAX_SEED - 1} in every row; not in "
+                       + ", ".join(f"row {i} ({seeds[i]!r})" for i in bad[:5])
+                       + (f" and {len(bad) - 5} more rows" if len(bad) > 5 else ""))
     return [int(s) for s in seeds]
 
 

@@ -23,10 +23,12 @@ def read_image(path: Path) -> np.ndarray:
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Encoded image bytes (PNG, JPEG, ...) as grayscale ``uint8 (H, W)``: transparency composited on white
-    (drawings on paper), colour converted to luminance (ITU-R 601-2, Pillow's ``L``).
+    (drawings on paper), colour converted to luminance (ITU-R 601-2, Pillow's ``L``), 16-bit grayscale scaled to 8
+    bits (value / 257, rounded: 65535 is 255). An animated image gives its first frame.
 
     Raises:
-        GenForgeError: the bytes do not decode as an image (the message names ``name``).
+        GenForgeError: the bytes do not decode as an image, or declare more pixels than Pillow's limit
+            (``PIL.Image.MAX_IMAGE_PIXELS``, a guard against decompression bombs); the message names ``name``.
     """
     import io
 
@@ -35,11 +37,17 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
+            if image.mode.startswith("I"):  # 16-bit grayscale (I;16, I;16B) or 32-bit integer holding 16-bit values
+                wide = np.asarray(image, np.float64)
+                return np.clip(np.rint(wide / 257), 0, 255).astype(np.uint8)
             if image.mode in ("RGBA", "LA", "P", "PA"):
                 image = image.convert("RGBA")
                 paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(paper, image)
             return np.asarray(image.convert("L"))
+    except Image.DecompressionBombError as e:
+        raise GenForgeError(f"{name}: declares more pixels than Pillow decodes safely ({e}); resize it first") \
+            from None
     except UnidentifiedImageError:
         raise GenForgeError(f"{name}: not an image that Pillow can decode (unrecognised data); remove or replace it") \
             from None

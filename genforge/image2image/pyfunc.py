@@ -28,13 +28,17 @@ def png_base64(image: np.ndarray) -> str:
 
 
 def image_from_base64(text: str, name: str = "image") -> np.ndarray:
-    """Base64 image text (PNG, JPEG, ...) as grayscale ``uint8 (H, W)``.
+    """Base64 image text (PNG, JPEG, ...) as grayscale ``uint8 (H, W)``. A data URL's prefix
+    (``data:image/png;base64,``) and line breaks or spaces (MIME's 76-character lines) are removed first.
 
     Raises:
         GenForgeError: not base64, or not an image (named by ``name``).
     """
     from genforge.image2image.pairs import decode_image
 
+    if text.startswith("data:") and ";base64," in text[:100]:
+        text = text.split(";base64,", 1)[1]
+    text = "".join(text.split())
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError) as e:
@@ -81,6 +85,8 @@ class Translator(mlflow.pyfunc.PythonModel):
             raise _invalid(f"the input needs the column image (a base64 PNG per row); got the columns "
                            f"{', '.join(map(str, model_input.columns)) or 'none'}")
         names = [f"row {r}" for r in range(len(model_input))]
+        if not names:  # an empty request gets an empty answer
+            return pd.DataFrame({"request": pd.Series([], dtype="int64"), "image": pd.Series([], dtype=str)})
         try:
             images = [image_from_base64(text, name) if isinstance(text, str) else _not_text(name)
                       for name, text in zip(names, model_input["image"], strict=True)]

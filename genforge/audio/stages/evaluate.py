@@ -33,13 +33,17 @@ SAMPLES_JSON = "samples.json"  # in paths.metrics: every sampled tune, and the r
 STOP = "\n\n"  # a tune ends at its first empty line, as the tunes of the training text do
 
 
-def sample_tunes(model, tokenizer, *, prompt: str, n: int, max_tokens: int, temperature: float, seed: int,
-                 step_seconds: list[float] | None = None) -> list[str]:
+def sample_tunes(model, tokenizer, *, prompt: str, n: int, max_tokens: int, temperature: float,
+                 seed: int) -> list[str]:
     """``n`` tunes (ABC: header fields and body) sampled from ``prompt``, tune ``i`` with seed ``seed + i``
     (:func:`genforge.text.sampling.generate_batch`), each ending before its first empty line; the prompt
-    included."""
+    included.
+
+    Raises:
+        GenForgeError: a prompt character outside the tokenizer's vocabulary, or an argument out of range.
+    """
     texts = generate_batch(model, tokenizer, [prompt] * n, max_new_tokens=max_tokens, temperature=temperature,
-                           seed=seed, stop=[STOP], step_seconds=step_seconds)
+                           seed=seed, stop=[STOP])
     return [prompt + t for t in texts]
 
 
@@ -129,10 +133,9 @@ def evaluate(job: Job) -> dict:
     melodies = read_json(Path(job.paths.processed) / MELODIES)
     metrics = score(model, load_tokens(Path(job.paths.processed) / "test.npy"), context=cfg.context,
                     unit=tokenizer.unit)
-    step_seconds: list[float] = []
     start = time.perf_counter()
     tunes = sample_tunes(model, tokenizer, prompt=cfg.prompt, n=cfg.num_samples, max_tokens=cfg.sample_tokens,
-                         temperature=cfg.temperature, seed=job.seed + 1, step_seconds=step_seconds)
+                         temperature=cfg.temperature, seed=job.seed + 1)
     seconds = time.perf_counter() - start
     music, parsed, hists = _music(job, tunes, _unigram_tunes(job, tokenizer, cfg.num_samples), melodies)
     again = sample_tunes(model, tokenizer, prompt=cfg.prompt, n=1, max_tokens=cfg.sample_tokens,

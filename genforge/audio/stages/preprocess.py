@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-from genforge.audio.abc import Tune, parsed_events, split_tunes
+from genforge.audio.abc import MAX_CHARACTERS, Tune, parsed_events, split_tunes
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.sources import MANIFEST
@@ -36,7 +36,7 @@ def _read_tunes(job: Job) -> tuple[list[Tune], list[str]]:
     for entry in files:
         path = raw / entry["path"]
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = path.read_bytes().decode("utf-8-sig")
         except OSError as e:
             raise GenForgeError(f"{path}: listed in {raw / MANIFEST} but unreadable ({e}); re-run collect") from None
         except UnicodeDecodeError:
@@ -71,7 +71,9 @@ def preprocess(job: Job) -> dict:
     melodies = {}
     for tune, notes in zip(tunes, _parse_all(tunes, cfg.min_notes), strict=True):
         if notes is None:
-            skipped.append(f"{tune.name}: music21 does not read it, or it has fewer than {cfg.min_notes} notes")
+            skipped.append(f"{tune.name}: music21 does not read it, or it has fewer than {cfg.min_notes} notes"
+                           + (f" (it is longer than {MAX_CHARACTERS:,} characters)" if len(tune.text) > MAX_CHARACTERS
+                              else ""))
         else:
             melodies[tune.name] = (tune.text, notes)
     if len(melodies) < 3:
