@@ -126,7 +126,7 @@ def _is_video_generator(model: str) -> bool:
 
 
 def _is_audio_generator(model: str) -> bool:
-    """Whether ``model`` (a URI) is an audio generator: its signature takes ``seed`` alone, and returns ``wav``."""
+    """Whether ``model`` (a URI) is an audio generator: its signature's outputs include ``wav``."""
     if not _is_uri(model):
         return False
     meta = _pyfunc(model).metadata
