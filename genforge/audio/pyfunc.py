@@ -30,7 +30,7 @@ def compose(model, tokenizer, settings: dict, soundfont: str | Path, seed: int, 
     """
     from genforge.audio.abc import parsed_events
     from genforge.audio.render import midi_bytes, wav_bytes
-    from genforge.audio.stages.evaluate import sample_tunes
+    from genforge.audio.sampling import sample_tunes
 
     tune = sample_tunes(model, tokenizer, prompt=settings["prompt"], n=1, max_tokens=max_new_tokens,
                         temperature=temperature, seed=seed)[0]

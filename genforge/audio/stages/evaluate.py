@@ -16,6 +16,7 @@ import numpy as np
 from genforge.audio.abc import parsed_events
 from genforge.audio.music import compare, copied_share, distinct_ngrams, histograms, ngrams, unigram_samples
 from genforge.audio.render import check_soundfont, midi_bytes, wav_bytes
+from genforge.audio.sampling import STOP, sample_tunes
 from genforge.audio.stages.preprocess import MELODIES
 from genforge.core import tracking
 from genforge.core.config import Job
@@ -27,26 +28,8 @@ from genforge.core.trainer import set_threads
 from genforge.text.data import load_tokens
 from genforge.text.evaluation import score
 from genforge.text.models import load_generator, model_file
-from genforge.text.sampling import generate_batch
 
 SAMPLES_JSON = "samples.json"  # in paths.metrics: every sampled tune, and the rendered ones as MIDI and WAV (base64)
-STOP = "\n\n"  # a tune ends at its first empty line, as the tunes of the training text do
-
-
-def sample_tunes(model, tokenizer, *, prompt: str, n: int, max_tokens: int, temperature: float,
-                 seed: int) -> list[str]:
-    """``n`` tunes (ABC: header fields and body) sampled from ``prompt``, tune ``i`` with seed ``seed + i``
-    (:func:`genforge.text.sampling.generate_batch`), each ending before its first empty line; the prompt
-    included.
-
-    Raises:
-        GenForgeError: a prompt character outside the tokenizer's vocabulary, or an argument out of range.
-    """
-    texts = generate_batch(model, tokenizer, [prompt] * n, max_new_tokens=max_tokens, temperature=temperature,
-                           seed=seed, stop=[STOP])
-    return [prompt + t for t in texts]
-
-
 def _unigram_tunes(job: Job, tokenizer, n: int) -> list[str]:
     """``n`` tunes whose characters are drawn independently from the training split's character frequencies (the
     prompt first), each ending before its first empty line: the trivial baseline."""
