@@ -45,11 +45,14 @@ def generate(
                                                         "one generated")] = None,
     out: Annotated[Path | None, typer.Option(help="image generators: the PNG file the grid of images is written to; "
                                                   "video generators: the GIF of the generated frames; audio "
-                                                  "generators: the tune as .wav, .mid or .abc")] = None,
+                                                  "generators: the tune as .wav, .mid or .abc; waveform generators: "
+                                                  "the clip as .wav")] = None,
     input_clip: Annotated[Path | None, typer.Option("--input", help="video generators: the clip to continue (an "
                                                                     "animated GIF, or a folder of PNG frames)")] = None,
     frames: Annotated[int | None, typer.Option(min=1, help="video generators: frames to generate [default: the "
                                                           "model's horizon]", show_default=False)] = None,
+    seconds: Annotated[float | None, typer.Option(min=0.0, help="waveform generators: seconds of "
+                                                  "audio [default: the model's]", show_default=False)] = None,
 ) -> None:
     """Print the prompt followed by MAX_NEW_TOKENS generated tokens (fewer when a stop sequence ends it); for an
     image generator, write a grid of -n images to --out (a PNG, 10 columns, row by row).
@@ -64,7 +67,8 @@ def generate(
 
     For an audio generator (an MLflow model URI), the tune of ``--seed`` is printed as ABC and written to ``--out``
     by its suffix: ``.wav`` (rendered with the model's soundfont), ``.mid`` or ``.abc``; the served model answers the
-    same seed with the same tune.
+    same seed with the same tune. For a waveform generator, the clip of ``--seed`` (``--seconds`` long) is written
+    to ``--out`` as a .wav file, the same clip the served model answers.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if seed is None:
@@ -83,8 +87,9 @@ def generate(
                 console.print(f"wrote {n} images to {out}", highlight=False)
                 return
             if _is_audio_generator(model) or (out is not None and out.suffix.lower() in AUDIO_SUFFIXES):
-                typer.echo(_compose(model, seed, temperature, max_new_tokens, out))  # None: the model's defaults
-                console.print(f"wrote the tune of seed {seed} to {out}", highlight=False)
+                settings = {"temperature": temperature, "max_new_tokens": max_new_tokens, "seconds": seconds}
+                typer.echo(_compose(model, seed, settings, out))  # None: the model's defaults
+                console.print(f"wrote the piece of seed {seed} to {out}", highlight=False)
                 return
             temperature = DEFAULTS["temperature"] if temperature is None else temperature
             text = _generate(model, prompt, max_new_tokens=n, temperature=temperature, top_k=top_k,
@@ -126,25 +131,31 @@ def _is_video_generator(model: str) -> bool:
 
 
 def _is_audio_generator(model: str) -> bool:
-    """Whether ``model`` (a URI) is an audio generator: its signature's outputs include ``wav``."""
+    """Whether ``model`` (a URI) is an audio or waveform generator: its signature's outputs include ``wav``."""
+    return "wav" in _outputs(model)
+
+
+def _outputs(model: str) -> list[str]:
+    """The output columns of ``model``'s signature (``[]`` for a local folder or a model without one)."""
     if not _is_uri(model):
-        return False
-    meta = _pyfunc(model).metadata
-    outputs = meta.get_output_schema()
-    return outputs is not None and "wav" in outputs.input_names()
+        return []
+    outputs = _pyfunc(model).metadata.get_output_schema()
+    return [] if outputs is None else outputs.input_names()
 
 
 AUDIO_SUFFIXES = {".wav": "wav", ".mid": "midi", ".midi": "midi", ".abc": "abc"}
 
 
-def _compose(model: str, seed: int, temperature: float | None, max_new_tokens: int | None, out: Path | None) -> str:
-    """The tune of ``seed`` from an audio generator (the served model's answer; ``None`` settings: the model's
-    defaults), written to ``out`` by its suffix (through a temporary file); return its ABC.
+def _compose(model: str, seed: int, settings: dict, out: Path | None) -> str:
+    """The tune or clip of ``seed`` from an audio or waveform generator (the served model's answer), sampled with
+    ``settings`` (``temperature``, ``max_new_tokens``, ``seconds``; ``None``: the model's default), written to
+    ``out`` by its suffix (through a temporary file); return its ABC, or its length for a clip.
 
     Raises:
         GenForgeError: no ``--out``, an unknown suffix or a folder that does not exist, a local folder or a model
-            that is not an audio generator, a tune that does not parse asked for as WAV or MIDI, or the model
-            refuses the input. Each is checked before the tune is generated, where it can be.
+            that is not an audio generator, a suffix the model does not answer (a clip as .mid), a setting the
+            model does not take, a tune that does not parse asked for as WAV or MIDI, or the model refuses the
+            input. Each is checked before the tune is generated, where it can be.
     """
     import base64
 
@@ -160,15 +171,24 @@ def _compose(model: str, seed: int, temperature: float | None, max_new_tokens: i
     if not _is_uri(model):
         raise GenForgeError(f"{model}: a tune is rendered by a registered audio generator, which carries its "
                             "soundfont: give --model models:/genforge-<name>@champion (or runs:/<run id>/model)")
-    if not _is_audio_generator(model):
+    outputs = _outputs(model)
+    if "wav" not in outputs:
         raise GenForgeError(f"{model} is not an audio generator (it answers no 'wav'): .wav, .mid and .abc outputs "
                             "are for audio generators")
-    params = {k: v for k, v in (("temperature", temperature), ("max_new_tokens", max_new_tokens)) if v is not None}
+    if kind not in outputs:
+        raise GenForgeError(f"{model} answers {', '.join(outputs)}: write its output as .wav, not {out.suffix}")
+    schema = _pyfunc(model).metadata.get_params_schema()
+    accepted = [p.name for p in schema.params] if schema is not None else []
+    params = {k: v for k, v in settings.items() if v is not None}
+    option = {"max_new_tokens": "-n/--max-new-tokens", "seconds": "--seconds", "temperature": "--temperature"}
+    refused = [option[k] for k in params if k not in accepted]
+    if refused:
+        raise GenForgeError(f"{model} does not take {', '.join(refused)}; it takes {', '.join(accepted)}")
     try:
         row = _pyfunc(model).predict(pd.DataFrame({"seed": [seed]}), params=params).iloc[0]
     except MlflowException as e:
         raise GenForgeError(e.message) from None
-    if kind != "abc" and not row["parsed"]:
+    if kind != "abc" and not row.get("parsed", True):
         raise GenForgeError(f"the tune of seed {seed} does not parse (music21), so it has no {kind.upper()}: try "
                             "another seed, or write it as .abc")
     try:
@@ -176,7 +196,7 @@ def _compose(model: str, seed: int, temperature: float | None, max_new_tokens: i
             tmp.write_bytes(row["abc"].encode() if kind == "abc" else base64.b64decode(row[kind]))
     except OSError as e:
         raise GenForgeError(f"cannot write {out}: {e}") from None
-    return row["abc"]
+    return row["abc"] if "abc" in row else f"{row['seconds']:.3f} s of audio"
 
 
 def _continue_clip(model: str, clip_path: Path | None, n: int | None, out: Path | None) -> int:

@@ -153,7 +153,7 @@ def test_the_served_model_refuses_a_request_without_whole_seeds():
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
-    from genforge.audio.pyfunc import checked_seeds
+    from genforge.core.serving import checked_seeds
 
     assert checked_seeds(pd.DataFrame({"seed": [3, 4.0]})) == [3, 4]
     with pytest.raises(MlflowException, match=r"needs one 'seed' column \(columns: prompt\)"):

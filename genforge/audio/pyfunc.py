@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from pathlib import Path
 
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 
 from genforge import GenForgeError
 from genforge.core import tracking
+from genforge.core.serving import checked_seeds, invalid_input
 
-MAX_SEED = 2**62  # seeds are int64 in the sampler, and row i of a request draws with seed + i
 SETTINGS = "settings.json"  # artifact: prompt, min_notes, program, tempo, sample_rate, clip_seconds
 
 
@@ -44,33 +42,6 @@ def compose(model, tokenizer, settings: dict, soundfont: str | Path, seed: int, 
     return out
 
 
-def _invalid(message: str):
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
-
-
-def checked_seeds(model_input: pd.DataFrame) -> list[int]:
-    """The ``seed`` column as non-negative ints.
-
-    Raises:
-        MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400) no ``seed`` column or two, or a row whose seed is
-            not a whole number in ``[0, MAX_SEED)`` (named by row).
-    """
-    if list(model_input.columns).count("seed") != 1:
-        raise _invalid(f"the input needs one 'seed' column (columns: {', '.join(map(str, model_input.columns))}); "
-                       "send one seed per tune, such as {\"inputs\": {\"seed\": [3]}}")
-    seeds = model_input["seed"].tolist()
-    bad = [i for i, s in enumerate(seeds) if isinstance(s, bool) or not isinstance(s, int | float | np.integer)
-           or not math.isfinite(s) or not 0 <= s < MAX_SEED or int(s) != s]
-    if bad:
-        raise _invalid(f"seed must be a whole number from 0 to {MAX_SEED - 1} in every row; not in "
-                       + ", ".join(f"row {i} ({seeds[i]!r})" for i in bad[:5])
-                       + (f" and {len(bad) - 5} more rows" if len(bad) > 5 else ""))
-    return [int(s) for s in seeds]
-
-
 class TuneGenerator(mlflow.pyfunc.PythonModel):
     """Samples tunes with a model folder written by the optimize stage, and renders them with the soundfont logged
     beside it. Input: a DataFrame with an integer column ``seed`` (one tune per row). Params: ``temperature``
@@ -92,7 +63,7 @@ class TuneGenerator(mlflow.pyfunc.PythonModel):
                             temperature=float(params["temperature"]), max_new_tokens=int(params["max_new_tokens"]))
                     for seed in checked_seeds(model_input)]
         except GenForgeError as e:
-            raise _invalid(str(e)) from None
+            raise invalid_input(str(e)) from None
         return pd.DataFrame(rows, columns=["abc", "parsed", "midi", "wav"])
 
 

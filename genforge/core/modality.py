@@ -20,6 +20,7 @@ MODALITIES: dict[str, str] = {
     "video": "genforge.video.modality",
     "image2image": "genforge.image2image.modality",
     "audio": "genforge.audio.modality",
+    "waveform": "genforge.waveform.modality",
 }
 
 

@@ -3,10 +3,22 @@ a metric over training seeds."""
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+
+
+def step_losses(path: str | Path) -> list[float]:
+    """The ``loss`` column of a train stage's ``train_steps.csv`` (one row per training step), in order; ``[]`` when
+    the file does not exist (a model trained before the file was written)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
 def batch_losses(running_means: Sequence[float]) -> np.ndarray:

@@ -6,7 +6,6 @@ and WAV, and check the gate."""
 from __future__ import annotations
 
 import base64
-import csv
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.gate import check_gate
-from genforge.core.stability import loss_spikes, nonfinite_count
+from genforge.core.stability import loss_spikes, nonfinite_count, step_losses
 from genforge.core.trainer import set_threads
 from genforge.text.data import load_tokens
 from genforge.text.evaluation import score
@@ -38,13 +37,6 @@ def _unigram_tunes(job: Job, tokenizer, n: int) -> list[str]:
     cfg = job.evaluate
     drawn = unigram_samples(counts, n, cfg.sample_tokens, job.seed)
     return [(cfg.prompt + tokenizer.decode(ids)).split(STOP)[0] for ids in drawn]
-
-
-def _step_losses(path: Path) -> list[float]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
 def _music(job: Job, tunes: list[str], unigram: list[str], melodies: dict) -> tuple[dict, list, dict]:
@@ -123,7 +115,7 @@ def evaluate(job: Job) -> dict:
     music, parsed, hists = _music(job, tunes, _unigram_tunes(job, tokenizer, cfg.num_samples), melodies)
     again = sample_tunes(model, tokenizer, prompt=cfg.prompt, n=1, max_tokens=cfg.sample_tokens,
                          temperature=cfg.temperature, seed=job.seed + 1)[0]
-    losses = _step_losses(metrics_dir / "train_steps.csv")
+    losses = step_losses(metrics_dir / "train_steps.csv")
     quarters = sum(length for m in parsed if m for _, length in m)
     result = {**metrics, **music,
               "stability": {"nonfinite_losses": nonfinite_count(losses), "training_steps": len(losses),

@@ -3,7 +3,6 @@ the promotion gate, and write the samples."""
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from genforge.core.config import Job
 from genforge.core.efficiency import peak_rss_mib
 from genforge.core.files import atomic_path, read_json, write_json
 from genforge.core.gate import check_gate
-from genforge.core.stability import loss_spikes, nonfinite_count, seed_spread
+from genforge.core.stability import loss_spikes, nonfinite_count, seed_spread, step_losses
 from genforge.core.tracking import flatten
 from genforge.core.trainer import set_threads
 from genforge.text.adaptability import adaptability
@@ -33,13 +32,6 @@ def _bits_per_character(metrics: dict, unit: str, test_chars: int) -> float:
     if unit == "character":
         return metrics["bits_per_character"]
     return metrics["bits_per_byte"] * metrics["tokens"] / max(test_chars - 1, 1)
-
-
-def _step_losses(path: Path) -> list[float]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
 def _seed_bits(job: Job, tokenizer, test, test_chars: int) -> list[float]:
@@ -105,7 +97,7 @@ def evaluate(job: Job) -> dict:
     real = [test_text[i * step:i * step + len(s)] for i, s in enumerate(drawn)]
     reference = sample_metrics(real, train_text, copy_threshold=cfg.memorization_chars)
 
-    losses = _step_losses(metrics_dir / "train_steps.csv")
+    losses = step_losses(metrics_dir / "train_steps.csv")
     again = generate(model, tokenizer, cfg.sample_prompt, max_new_tokens=cfg.sample_tokens,
                      temperature=cfg.temperature, seed=job.seed + 1)
     seed_bits = [metrics["bits_per_character"], *_seed_bits(job, tokenizer, test, test_chars)]
