@@ -51,6 +51,7 @@ IMAGE = "digits-vae"  # the shipped image generator
 VIDEO = "moving-digits"  # the shipped video generator
 IMAGE2IMAGE = "glyphs-pix2pix"  # the shipped image-to-image generator
 AUDIO = "folk-tunes"  # the shipped audio generator
+WAVEFORM = "codec2-speech"  # the shipped waveform generator
 
 
 def write_shapes(folder: Path, per_class: int = 40, size: int = 8, seed: int = 0) -> None:
@@ -228,6 +229,43 @@ def tiny_audio_generator(gen: dict) -> dict:
     return gen
 
 
+def write_speech(folder: Path, seed: int = 0) -> None:
+    """WAV files of voiced sounds (a 120-240 Hz pulse train's first harmonics under a syllable envelope, plus noise),
+    generated deterministically: ``train1.wav`` and ``train2.wav`` (8 kHz mono 16-bit, 1 s each), ``stereo.wav``
+    (16 kHz, two channels: resampled and mixed by preprocess), ``ulaw.wav`` (mu-law encoded), ``val.wav`` and
+    ``test.wav`` (0.5 s), ``skip.wav`` (the one the tiny generator excludes) and ``broken.wav`` (not audio)."""
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def voice(seconds: float, rate: int) -> np.ndarray:
+        t = np.arange(int(seconds * rate)) / rate
+        pitch = rng.uniform(120, 240)
+        tone = sum(np.sin(2 * np.pi * k * pitch * t) / k for k in range(1, 6))
+        envelope = np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t), 0, None)
+        return (0.2 * envelope * tone + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+    for name, seconds in (("train1", 1.0), ("train2", 1.0), ("val", 0.5), ("test", 0.5), ("skip", 0.2)):
+        soundfile.write(folder / f"{name}.wav", voice(seconds, 8000), 8000, subtype="PCM_16")
+    soundfile.write(folder / "stereo.wav", np.stack([voice(0.5, 16000)] * 2, axis=1), 16000, subtype="PCM_16")
+    soundfile.write(folder / "ulaw.wav", voice(0.5, 8000), 8000, subtype="ULAW")
+    (folder / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk and more junk")
+
+
+def tiny_waveform_generator(gen: dict) -> dict:
+    """The waveform generator of params.yaml shrunk to the files of :func:`write_speech` and a tiny LSTM."""
+    gen["data"] = ["speech"]
+    gen["preprocess"].update(exclude=["skip.wav"], val_files=["val.wav"], test_files=["test.wav"])
+    gen["train"].update(embedding_dim=8, units=16, seq_len=32, batch_size=8, epochs=2, steps_per_epoch=5,
+                        val_batches=2, intra_op_threads=0, inter_op_threads=0)
+    gen["optimize"].update(latency_tokens=10)
+    gen["evaluate"].update(context=256, num_samples=2, sample_seconds=0.25, frame=64, hop=32, mel_bands=8,
+                           rendered=1, spike_window=5)
+    return gen
+
+
 def tiny_generator(gen: dict) -> dict:
     """One text generator of params.yaml shrunk to a tiny model and evaluation (seconds per stage)."""
     gen["data"] = ["plays"]
@@ -252,8 +290,9 @@ def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
     """The project's params.yaml shrunk to a tiny corpus (and, with an image generator, the shapes of
     :func:`write_shapes` under ``root/shapes``; with a video generator, the digits of :func:`write_digits` under
     ``root/digits``; with an image-to-image generator, the fonts of :func:`write_fonts` under ``root/fonts``; with an
-    audio generator, the tunes and soundfont of :func:`write_tunes` and :func:`write_soundfont`; each
-    written when missing) and the given generators, each tiny."""
+    audio generator, the tunes and soundfont of :func:`write_tunes` and :func:`write_soundfont`; with a waveform
+    generator, the WAV files of :func:`write_speech` under ``root/speech``; each written when missing) and the given
+    generators, each tiny."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["collect"]["sources"] = [{"name": "plays", "kind": "file", "path": "corpus",
                                      "sha256": folder_digest(root / "corpus")}]
@@ -278,8 +317,14 @@ def tiny_params(root: Path, generators: tuple[str, ...] = (CHAR,)) -> dict:
             write_soundfont(root / "soundfont" / "sine.sf2")
         params["collect"]["sources"] += [{"name": name, "kind": "file", "path": name,
                                           "sha256": folder_digest(root / name)} for name in ("tunes", "soundfont")]
+    if any(params["generators"][name]["modality"] == "waveform" for name in generators):
+        if not (root / "speech").exists():
+            write_speech(root / "speech")
+        params["collect"]["sources"].append({"name": "speech", "kind": "file", "path": "speech",
+                                             "sha256": folder_digest(root / "speech")})
     shrink = {"image": tiny_image_generator, "video": tiny_video_generator,
-              "image2image": tiny_image2image_generator, "audio": tiny_audio_generator}
+              "image2image": tiny_image2image_generator, "audio": tiny_audio_generator,
+              "waveform": tiny_waveform_generator}
     params["generators"] = {name: shrink.get(params["generators"][name]["modality"], tiny_generator)(
         params["generators"][name]) for name in generators}
     return params

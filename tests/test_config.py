@@ -155,7 +155,8 @@ def test_every_profile_applies_and_validates(name):
     from genforge.cli import profile_overrides
 
     # a profile of the generator's modality
-    generator = {"image": IMAGE, "video": VIDEO, "image2image": IMAGE2IMAGE}.get(name.split("-")[0], CHAR)
+    generator = {"image": IMAGE, "video": VIDEO, "image2image": IMAGE2IMAGE, "waveform": WAVEFORM}.get(
+        name.split("-")[0], CHAR)
     args = profile_overrides(name, generator)
     assert args[0] == "-S" and len(args) % 2 == 0
     sections = {a.split(".")[2] for a in args[1::2]}

@@ -1,5 +1,5 @@
-"""End to end on a tiny project with the shipped text generators and a tiny image, video, image-to-image and audio
-generator: `dvc repro`,
+"""End to end on a tiny project with the shipped text generators and a tiny image, video, image-to-image, audio and
+waveform generator: `dvc repro`,
 then the Prefect flow (one branch per generator), then the CLI and `mlflow models serve`; each as a user runs them."""
 
 import json
@@ -10,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from conftest import AUDIO, CHAR, GPT, IMAGE, IMAGE2IMAGE, VIDEO, run, tiny_params, write_params
+from conftest import AUDIO, CHAR, GPT, IMAGE, IMAGE2IMAGE, VIDEO, WAVEFORM, run, tiny_params, write_params
 
 BRANCH = ("preprocess", "train", "optimize", "evaluate", "register")
 
@@ -25,18 +25,18 @@ def stages(*generators, verbs=BRANCH) -> set[str]:
 
 @pytest.mark.slow
 def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
-    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO)))
+    write_params(project, tiny_params(project, (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM)))
     run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "six generators"], project)
+    run(["git", "commit", "-qm", "seven generators"], project)
     # 1. dvc repro runs every stage of every generator
     start = time.perf_counter()
     run(["dvc", "repro"], project)
     print(f"dvc repro of the tiny project: {time.perf_counter() - start:.1f} s")
     assert dvc_status(project) == {}
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO)
+    assert set(lock) == {"collect", "report"} | stages(CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM)
     index = (project / "reports/index.html").read_text()
-    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO))
+    assert all(f'<a href="{g}.html">{g}</a>' in index for g in (CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM))
     video = json.loads((project / f"metrics/{VIDEO}/evaluate.json").read_text())
     assert set(video["per_horizon"]) == {"model", "copy_last_frame", "mean_frame", "black_frame"}
     assert all(len(s["ssim"]) == 3 for s in video["per_horizon"].values())  # 6 frames, 3 of context
@@ -50,6 +50,11 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert set(music["baselines"]) == {"unigram", "real_tunes"} and music["samples"]["samples"] == 3
     page = (project / f"reports/{AUDIO}.html").read_text()
     assert page.count("<audio controls") == 1 and "data:audio/wav;base64,UklGR" in page  # "RIFF"
+    speech = json.loads((project / f"metrics/{WAVEFORM}/evaluate.json").read_text())
+    assert set(speech["spectral"]) == {"test audio", "model", "unigram", "training audio"}
+    assert speech["efficiency"]["real_time_factor"] > 0 and speech["stability"]["same_seed_identical"]
+    page = (project / f"reports/{WAVEFORM}.html").read_text()
+    assert page.count("<audio controls") == 1 and "data:audio/wav;base64,UklGR" in page
 
     # 2. a second repro is a no-op
     start = time.perf_counter()
@@ -58,10 +63,10 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert "Data and pipelines are up to date" in out
 
     # 3. editing a file of genforge/video makes the video generator's stages stale, and the report, not collect nor
-    #    another generator's; editing genforge/text makes every generator's stale (the audio modality uses it, and
-    #    DVC cannot declare that for the audio generators alone)
+    #    another generator's; editing genforge/text makes every generator's stale (the audio and waveform
+    #    modalities use it, and DVC cannot declare that for their generators alone)
     for edited, stale in (("genforge/video/metrics.py", stages(VIDEO)),
-                          ("genforge/text/clean.py", stages(CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO))):
+                          ("genforge/text/clean.py", stages(CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM))):
         original = (project / edited).read_text()
         (project / edited).write_text(original + "\n# an edit\n")
         assert set(dvc_status(project)) == stale | {"report"}
@@ -87,7 +92,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert json.loads((project / f"metrics/{GPT}/register.json").read_text())["version"] == 1
     new_lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO):
+    for stage in {"collect", f"preprocess@{CHAR}"} | stages(GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM):
         assert new_lock[stage] == lock[stage], stage
     for verb in ("train", "optimize", "evaluate", "register"):
         assert new_lock[f"{verb}@{CHAR}"] != lock[f"{verb}@{CHAR}"], verb
@@ -104,7 +109,7 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     failed = run_flow(project, env_home, check=False)
     assert failed.returncode == 1
     assert f"generators failed: {GPT} (train" in failed.stderr
-    assert f"The others finished: {CHAR}, {IMAGE}, {VIDEO}, {IMAGE2IMAGE}, {AUDIO}" in failed.stderr
+    assert f"The others finished: {CHAR}, {IMAGE}, {VIDEO}, {IMAGE2IMAGE}, {AUDIO}, {WAVEFORM}" in failed.stderr
     assert json.loads((project / f"metrics/{CHAR}/register.json").read_text())["version"] == 2
     assert set(dvc_status(project)) == stages(GPT, verbs=("train", "optimize", "evaluate", "register")) | {"report"}
 
@@ -133,6 +138,40 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
 
     # 11. an audio generator's champion: `mlflow models serve` and the CLI give the same tune for the same seed
     compose_and_serve(project, tmp_path)
+
+    # 12. a waveform generator's champion: `mlflow models serve` and the CLI give the same clip for the same seed
+    speak_and_serve(project, tmp_path)
+
+
+def speak_and_serve(project, tmp_path):
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from test_servers import background, environment, free_port, wait_for
+
+    uri = f"models:/genforge-{WAVEFORM}@champion"
+    port = free_port()
+    with background(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p",
+                     str(port)], environment(project), tmp_path / "serve-waveform.log", cwd=project) as server:
+        wait_for(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve-waveform.log")
+
+        def ask(body):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                             data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return json.loads(response.read())["predictions"]
+
+        clips = ask({"dataframe_records": [{"seed": 5}, {"seed": 6}], "params": {"seconds": 0.1}})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            ask({"dataframe_records": [{"seed": -1}]})
+        assert refused.value.code == 400 and "row 0 (-1)" in refused.value.read().decode()
+    assert [c["seconds"] for c in clips] == [0.1, 0.1] and clips[0]["wav"] != clips[1]["wav"]
+    run(["genforge", "generate", "--model", uri, "--seed", "6", "--seconds", "0.1", "--out", "clip.wav"], project)
+    assert (project / "clip.wav").read_bytes() == base64.b64decode(clips[1]["wav"])  # row 1 of a request: seed 6
+    bad = run(["genforge", "generate", "--model", uri, "--seed", "1", "--out", "clip.mid"], project, check=False)
+    assert bad.returncode == 2 and "write its output as .wav, not .mid" in bad.stderr
 
 
 def compose_and_serve(project, tmp_path):

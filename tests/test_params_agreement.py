@@ -127,3 +127,14 @@ def test_the_audio_stages_declare_every_key_they_read(project):
     assert {f"generators.{AUDIO}.train.units", f"generators.{AUDIO}.evaluate.soundfont"} <= \
         reads[f"train@{AUDIO}"] | reads[f"register@{AUDIO}"]
     assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}
+
+
+def test_the_waveform_stages_declare_every_key_they_read(project):
+    from conftest import WAVEFORM, tiny_params, write_params
+
+    write_params(project, tiny_params(project, (WAVEFORM,)))
+    declared = declared_params(project)
+    reads = run_recorded(project, name=WAVEFORM)
+    assert {f"generators.{WAVEFORM}.preprocess.sample_rate", f"generators.{WAVEFORM}.evaluate.mel_bands"} <= \
+        reads[f"preprocess@{WAVEFORM}"] | reads[f"evaluate@{WAVEFORM}"]
+    assert {a: undeclared(reads[a], declared[a]) for a in reads} == {a: set() for a in reads}

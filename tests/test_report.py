@@ -146,7 +146,8 @@ def test_the_committed_reports_show_the_committed_metrics():
     """reports/<generator>.html and metrics/<generator>/evaluate.json of the last `dvc repro` (both in git) agree
     figure by figure, for every generator of params.yaml (an image generator: its scores, floor and ceiling; a video
     generator: its per-horizon table and means; an image-to-image generator: its scores beside its baselines'; an
-    audio generator: its sample measures beside the unigram's and the real tunes')."""
+    audio generator: its sample measures beside the unigram's and the real tunes'; a waveform generator: bits per
+    sample and the log-mel distances beside its baselines')."""
     import json
     from pathlib import Path
 
@@ -183,6 +184,12 @@ def test_the_committed_reports_show_the_committed_metrics():
                      for part in (ev["samples"], *ev["baselines"].values()) if key in part]
             assert len(cells) == 20 and all(cell in page for cell in cells), name  # noqa: PLR2004
             assert f"{ev['bits_per_character']:.4f}" in page, name
+            continue
+        if gen["modality"] == "waveform":
+            page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")
+            cells = [f"<td>{html_cell(v)}</td>" for v in (ev["bits_per_sample"], *ev["baselines"].values(),
+                                                          *(s[k] for s in ev["spectral"].values() for k in s))]
+            assert len(cells) == 10 and all(cell in page for cell in cells), name  # noqa: PLR2004
             continue
         if gen["modality"] == "image":
             page = (repo / f"reports/{name}.html").read_text(encoding="utf-8")

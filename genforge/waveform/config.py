@@ -6,20 +6,23 @@ sequence models."""
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from genforge.core.config import GateRule, GeneratorBase, Register, SearchBase, Section
 from genforge.text.config import Optimize, Train
 
+Glob = Annotated[str, Field(min_length=1)]
+MAX_SECONDS = 60.0  # the longest clip evaluate samples or the served model answers (8 kHz: 480,000 model steps)
+
 
 class Preprocess(Section):
     format: Literal["wav"]  # WAV files (any encoding libsndfile reads: PCM, float, mu-law, A-law)
-    sample_rate: int = Field(ge=1000)  # Hz: every file is mixed to mono and resampled to this rate
-    exclude: list[str] = []  # globs over the files' names: left out of every split (named in preprocess.json)
-    val_files: list[str] = Field(min_length=1)  # globs over the files' names: the validation split (whole files)
-    test_files: list[str] = Field(min_length=1)  # globs over the files' names: the test split, never trained on
+    sample_rate: int = Field(ge=1000, le=192_000)  # Hz: every file is mixed to mono and resampled to this rate
+    exclude: list[Glob] = []  # globs over the files' names: left out of every split (named in preprocess.json)
+    val_files: list[Glob] = Field(min_length=1)  # globs over the files' names: the validation split (whole files)
+    test_files: list[Glob] = Field(min_length=1)  # globs over the files' names: the test split, never trained on
 
     @model_validator(mode="after")
     def _disjoint(self) -> Preprocess:
@@ -33,7 +36,7 @@ class Preprocess(Section):
 class Evaluate(Section):
     context: int = Field(ge=2)  # samples per scoring window over the test files (also the optimize stage's)
     num_samples: int = Field(ge=1)  # clips sampled (seeds seed+1, seed+2, ...) for the spectral statistics
-    sample_seconds: float = Field(gt=0)  # seconds per sampled clip
+    sample_seconds: float = Field(gt=0, le=MAX_SECONDS)  # seconds per sampled clip
     temperature: float = Field(ge=0)  # sampling temperature (0 = greedy)
     frame: int = Field(ge=16)  # log-mel: samples per STFT frame
     hop: int = Field(ge=1)  # log-mel: samples between frames
@@ -42,6 +45,17 @@ class Evaluate(Section):
     spike_window: int = Field(ge=1)  # a training step is a loss spike when its loss exceeds the median of the previous
     spike_rise: float = Field(gt=0)  # spike_window steps by more than this fraction
     gate: list[GateRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _frames(self) -> Evaluate:
+        fft = 1 << (self.frame - 1).bit_length()
+        if self.hop > self.frame:
+            raise ValueError(f"evaluate.hop ({self.hop}) must not exceed evaluate.frame ({self.frame}): the frames "
+                             "would skip audio")
+        if self.mel_bands > fft // 4:
+            raise ValueError(f"evaluate.mel_bands ({self.mel_bands}) must be at most a quarter of the FFT length "
+                             f"({fft} for frames of {self.frame}), so that every band holds a frequency bin")
+        return self
 
 
 class Search(SearchBase):

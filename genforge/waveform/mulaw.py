@@ -21,9 +21,13 @@ def encode(x) -> np.ndarray:
         ``uint8`` codes, the shape of ``x``: 0 for -1, 128 for 0, 255 for 1.
 
     Raises:
-        ValueError: ``x`` holds NaN or an infinity.
+        ValueError: ``x`` is not a float array (integer PCM must be scaled to ``[-1, 1]`` first), or holds NaN or
+            an infinity.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise ValueError(f"mu-law encode takes float samples in [-1, 1], not {x.dtype} (scale 16-bit PCM by 1/32768)")
+    x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise ValueError("mu-law encode: the samples hold NaN or an infinity")
     x = np.clip(x, -1.0, 1.0)
@@ -42,9 +46,11 @@ def decode(codes) -> np.ndarray:
         ``float32`` samples in ``[-1, 1]``, the shape of ``codes``.
 
     Raises:
-        ValueError: a code outside ``[0, 255]``.
+        ValueError: codes that are not integers, or a code outside ``[0, 255]``.
     """
     codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        raise ValueError(f"mu-law decode takes integer codes in [0, {MU}], not {codes.dtype}")
     if codes.size and (codes.min() < 0 or codes.max() > MU):
         raise ValueError(f"mu-law decode: codes must lie in [0, {MU}] (got {codes.min()} .. {codes.max()})")
     f = codes.astype(np.float64) * 2 / MU - 1

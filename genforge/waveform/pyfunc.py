@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -22,12 +23,16 @@ def clip_wav(model, sample_rate: int, seed: int, *, seconds: float, temperature:
     model both answer through this function, so the same seed gives the same clip.
 
     Raises:
-        GenForgeError: ``seconds`` gives no sample, or an argument is out of range.
+        GenForgeError: ``seconds`` is not finite, above :data:`~genforge.waveform.config.MAX_SECONDS` or gives no
+            sample, or another argument is out of range.
     """
+    from genforge.waveform.config import MAX_SECONDS
     from genforge.waveform.mulaw import decode
     from genforge.waveform.sampling import sample_codes
     from genforge.waveform.wav import wav_bytes
 
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise GenForgeError(f"seconds must be a finite number up to {MAX_SECONDS} (got {seconds})")
     length = int(round(seconds * sample_rate))
     if length < 1:
         raise GenForgeError(f"seconds must give at least one sample at {sample_rate} Hz (got {seconds})")
@@ -50,8 +55,12 @@ class WaveformClips(mlflow.pyfunc.PythonModel):
         """One clip per row of ``model_input["seed"]`` (see the class)."""
         params = {**self.settings["defaults"], **(params or {})}
         try:
-            rows = [clip_wav(self.model, self.settings["sample_rate"], seed, seconds=float(params["seconds"]),
-                             temperature=float(params["temperature"]))
+            seconds, temperature = float(params["seconds"]), float(params["temperature"])
+        except (TypeError, ValueError):
+            raise invalid_input(f"the params seconds and temperature are numbers (got {params['seconds']!r} and "
+                                f"{params['temperature']!r})") from None
+        try:
+            rows = [clip_wav(self.model, self.settings["sample_rate"], seed, seconds=seconds, temperature=temperature)
                     for seed in checked_seeds(model_input, "clip")]
         except GenForgeError as e:
             raise invalid_input(str(e)) from None
@@ -78,8 +87,10 @@ def log_waveform_generator(job, run_id: str, registered_name: str) -> int:
     version number."""
     import tempfile
 
+    from genforge.waveform.stages.preprocess import sample_rate
+
     cfg = job.evaluate
-    settings = {"sample_rate": job.preprocess.sample_rate,
+    settings = {"sample_rate": sample_rate(job),
                 "defaults": {"temperature": cfg.temperature, "seconds": cfg.sample_seconds}}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / SETTINGS).write_text(json.dumps(settings))

@@ -23,10 +23,16 @@ def log_mel(samples, sample_rate: int, *, frame: int, hop: int, bands: int) -> n
 
     Returns:
         ``float64 (frames, bands)``; ``frames = 1 + (N - frame) // hop`` (0 rows when ``N < frame``).
+
+    Raises:
+        GenForgeError: ``samples`` is not one-dimensional, or ``frame``, ``hop`` or ``bands`` is below 1.
     """
     import tensorflow as tf
 
     samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1 or min(frame, hop, bands) < 1:
+        raise GenForgeError(f"log_mel takes one mono clip, (N,), and frame, hop, bands >= 1 (got shape "
+                            f"{samples.shape}, frame {frame}, hop {hop}, bands {bands})")
     if len(samples) < frame:
         return np.zeros((0, bands))
     stft = tf.signal.stft(samples, frame_length=frame, frame_step=hop, fft_length=1 << (frame - 1).bit_length())
@@ -44,7 +50,8 @@ def mel_frames(clips, sample_rate: int, *, frame: int, hop: int, bands: int) -> 
 
 def frechet_log_mel(real: np.ndarray, fake: np.ndarray) -> float:
     """The Fréchet distance between Gaussians fitted to two sets of log-mel frames (``float (N, bands)`` each;
-    :func:`genforge.core.feature_distances.fid`). 0 for identical statistics; in squared log-energy units.
+    :func:`genforge.core.feature_distances.fid`). 0 for identical statistics (rounding below 0 is reported as 0); in
+    squared log-energy units.
 
     Raises:
         GenForgeError: a set has fewer frames than ``bands + 1`` (its covariance would be singular: sample more
@@ -55,7 +62,7 @@ def frechet_log_mel(real: np.ndarray, fake: np.ndarray) -> float:
             raise GenForgeError(f"the {name} audio gives {len(x)} log-mel frames, too few for a covariance over "
                                 f"{np.shape(x)[-1]} bands: sample more or longer clips (evaluate.num_samples, "
                                 "evaluate.sample_seconds)")
-    return fid(real, fake)
+    return max(0.0, fid(real, fake))
 
 
 def rms_dbfs(samples) -> float:

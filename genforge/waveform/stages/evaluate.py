@@ -24,6 +24,7 @@ from genforge.text.models import load_generator, model_file
 from genforge.waveform.mulaw import CLASSES, decode
 from genforge.waveform.sampling import sample_codes
 from genforge.waveform.spectral import frechet_log_mel, mel_frames, rms_dbfs
+from genforge.waveform.stages.preprocess import sample_rate
 from genforge.waveform.wav import wav_bytes
 
 SAMPLES_JSON = "samples.json"  # in paths.metrics: the sample rate and the rendered clips as WAV (base64)
@@ -36,14 +37,10 @@ def unigram_bits(train: np.ndarray, test: np.ndarray) -> float:
     return float(-np.log2(counts / counts.sum())[test].mean())
 
 
-def _clip_length(job: Job) -> int:
-    return int(round(job.evaluate.sample_seconds * job.preprocess.sample_rate))
-
-
-def _spectral(job: Job, clips: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict:
+def _spectral(job: Job, rate: int, clips: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict:
     """Log-mel Fréchet distances to the test audio of the model's clips, of a unigram model's clips (codes drawn
     i.i.d. from the training frequencies) and of the training audio (the floor), and each one's loudness."""
-    cfg, rate = job.evaluate, job.preprocess.sample_rate
+    cfg = job.evaluate
     counts = np.bincount(train, minlength=CLASSES).astype(np.float64)
     rng = np.random.default_rng(job.seed)
     unigram = rng.choice(CLASSES, size=clips.shape, p=counts / counts.sum())
@@ -73,36 +70,37 @@ def evaluate(job: Job) -> dict:
     set_threads(job.train)
     cfg, folder, processed = job.evaluate, Path(job.paths.optimized), Path(job.paths.processed)
     model, _ = load_generator(folder)
+    rate = sample_rate(job)
+    length = int(round(cfg.sample_seconds * rate))
     train, test = load_tokens(processed / "train.npy"), load_tokens(processed / "test.npy")
     metrics = score(model, test, context=cfg.context, unit="sample")
     start = time.perf_counter()
-    clips = sample_codes(model, n=cfg.num_samples, length=_clip_length(job), temperature=cfg.temperature,
-                         seed=job.seed + 1)
+    clips = sample_codes(model, n=cfg.num_samples, length=length, temperature=cfg.temperature, seed=job.seed + 1)
     seconds = time.perf_counter() - start
-    again = sample_codes(model, n=1, length=_clip_length(job), temperature=cfg.temperature, seed=job.seed + 1)
+    again = sample_codes(model, n=1, length=length, temperature=cfg.temperature, seed=job.seed + 1)
     losses = step_losses(Path(job.paths.metrics) / "train_steps.csv")
     result = {**metrics,
               "baselines": {"unigram_bits_per_sample": unigram_bits(train, test), "uniform_bits_per_sample": 8.0},
-              "spectral": _spectral(job, clips, train, test),
+              "spectral": _spectral(job, rate, clips, train, test),
               "stability": {"nonfinite_losses": nonfinite_count(losses), "training_steps": len(losses),
                             "loss_spikes": loss_spikes(losses, window=cfg.spike_window, rise=cfg.spike_rise),
                             "same_seed_identical": bool((again[0] == clips[0]).all())},
               "efficiency": {"parameters": int(model.count_params()),
                              "model_file_bytes": model_file(folder).stat().st_size,
                              "sampling_samples_per_second": clips.size / seconds,
-                             "real_time_factor": clips.size / job.preprocess.sample_rate / seconds,
+                             "real_time_factor": clips.size / rate / seconds,
                              "evaluate_peak_rss_mib": peak_rss_mib()}}
     result["gate"] = check_gate(tracking.flatten(result), cfg.gate)
-    _write(job, result, clips)
+    _write(job, rate, result, clips)
     gate = result["gate"]
     return {"bits_per_sample": round(metrics["bits_per_sample"], 4),
             "log_mel_frechet": round(result["spectral"]["model"]["log_mel_frechet"], 3),
             "gate": "passed" if gate["passed"] else "failed: " + "; ".join(gate["reasons"])}
 
 
-def _write(job: Job, result: dict, clips: np.ndarray) -> None:
+def _write(job: Job, rate: int, result: dict, clips: np.ndarray) -> None:
     """Write the stage's files and log them, the metrics, the gate and the rendered clips to the model's run."""
-    metrics_dir, rate = Path(job.paths.metrics), job.preprocess.sample_rate
+    metrics_dir = Path(job.paths.metrics)
     records = [{"seed": job.seed + 1 + i, "seconds": clip.size / rate, "rms_dbfs": rms_dbfs(decode(clip))}
                for i, clip in enumerate(clips)]
     for record, clip in zip(records[:job.evaluate.rendered], clips, strict=False):

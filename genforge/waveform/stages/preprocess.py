@@ -17,6 +17,17 @@ from genforge.waveform.mulaw import encode
 from genforge.waveform.wav import read_wav
 
 SPLITS = ("train", "val", "test")
+AUDIO_JSON = "audio.json"  # in paths.processed: the sample rate of the codes (the later stages read it here)
+
+
+def sample_rate(job: Job) -> int:
+    """The sample rate (Hz) of generator ``job``'s preprocessed codes, from ``paths.processed/audio.json``: the later
+    stages depend on the processed folder, not on the preprocess section.
+
+    Raises:
+        GenForgeError: the file is missing (run the preprocess stage).
+    """
+    return int(read_json(Path(job.paths.processed) / AUDIO_JSON)["sample_rate"])
 
 
 def _wav_files(job: Job) -> list[str]:
@@ -33,13 +44,19 @@ def _wav_files(job: Job) -> list[str]:
 
 
 def _split_of(name: str, job: Job) -> str | None:
-    """The split of the file called ``name`` (``None``: excluded)."""
+    """The split of the file called ``name`` (``None``: excluded).
+
+    Raises:
+        GenForgeError: globs of two of ``exclude``, ``val_files`` and ``test_files`` match it.
+    """
     cfg = job.preprocess
-    if any(fnmatch(name, g) for g in cfg.exclude):
-        return None
-    if any(fnmatch(name, g) for g in cfg.test_files):
-        return "test"
-    return "val" if any(fnmatch(name, g) for g in cfg.val_files) else "train"
+    keys = {"exclude": None, "test_files": "test", "val_files": "val"}
+    hits = {key: [g for g in getattr(cfg, key) if fnmatch(name, g)] for key in keys}
+    matched = [key for key in keys if hits[key]]
+    if len(matched) > 1:
+        raise GenForgeError(f"{name}: matched by generators.{job.name}.preprocess." + " and by ".join(
+            f"{key} {hits[key][0]!r}" for key in matched) + "; a file belongs to one split: narrow the globs")
+    return keys[matched[0]] if matched else "train"
 
 
 def _check_globs(names: list[str], job: Job) -> None:
@@ -52,7 +69,8 @@ def _check_globs(names: list[str], job: Job) -> None:
 
 def preprocess(job: Job) -> dict:
     """Write ``paths.processed/{train,val,test}.npy`` (``uint8`` mu-law codes of the split's files, one after
-    another, :func:`genforge.waveform.mulaw.encode`), ``tokenizer.json`` (the byte tokenizer: 256 classes),
+    another, :func:`genforge.waveform.mulaw.encode`), ``audio.json`` (the sample rate), ``tokenizer.json`` (the byte
+    tokenizer: 256 classes),
     ``splits.json`` (file names per split) and ``paths.metrics/preprocess.json`` (seconds and samples per split;
     each file's split, seconds and conversions; every file left out, by name, with why).
 
@@ -84,8 +102,10 @@ def preprocess(job: Job) -> dict:
         files[path] = {"split": split, "seconds": len(samples) / cfg.sample_rate, "converted": notes}
     empty = [s for s in SPLITS if not codes[s]]
     if empty:
-        raise GenForgeError(f"no readable WAV file in the {', '.join(empty)} split(s) (left out: {skipped[:5]}); "
-                            f"check generators.{job.name}.preprocess.val_files and test_files")
+        raise GenForgeError(f"no readable WAV file in the {', '.join(empty)} split(s) (kept: "
+                            f"{ {s: len(splits[s]) for s in SPLITS} }, left out: {skipped[:5]}); check "
+                            f"generators.{job.name}.preprocess.exclude, val_files and test_files: the files they "
+                            "do not name train")
     processed = Path(job.paths.processed)
     stats = {"sample_rate": cfg.sample_rate, "classes": 256, "files_kept": len(files), "files_skipped": len(skipped),
              "skipped": skipped, "files": files}
@@ -95,6 +115,7 @@ def preprocess(job: Job) -> dict:
             np.save(tmp, joined)
         stats[s] = {"files": len(splits[s]), "samples": int(joined.size), "seconds": joined.size / cfg.sample_rate}
     ByteTokenizer().save(processed / "tokenizer.json")
+    write_json(processed / AUDIO_JSON, {"sample_rate": cfg.sample_rate, "encoding": "mu-law, 8 bits"})
     write_json(processed / "splits.json", splits)
     write_json(Path(job.paths.metrics) / "preprocess.json", stats)
     return {"files": len(files), "skipped": len(skipped), **{f"{s}_seconds": round(stats[s]["seconds"], 2)
