@@ -145,8 +145,8 @@ def tiny_image2image_generator(gen: dict) -> dict:
     gen["data"] = ["fonts"]
     gen["preprocess"].update(size=16, source_face="DejaVuSans", target_face="DejaVuSerif-Bold", scripts=["ascii"],
                              point_size=10, val_fraction=0.2, test_fraction=0.2)
-    gen["train"].update(filters=4, max_filters=8, disc_filters=4, batch_size=2, epochs=2, steps_per_epoch=3,
-                        checkpoint_steps=0, sample_pairs=2)
+    gen["train"].update(filters=4, max_filters=8, disc_filters=4, disc_layers=2, batch_size=2, epochs=2,
+                        steps_per_epoch=3, checkpoint_steps=0, sample_pairs=2)
     gen["optimize"].update(method="pruned")
     gen["optimize"]["prune"].update(steps=2, schedule_steps=1, frequency=1)
     gen["evaluate"].update(samples=2, feature_epochs=1, kid_subsets=2, speed_batch=2, latency_runs=3)

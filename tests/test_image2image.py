@@ -21,10 +21,11 @@ FONTS = Path(matplotlib.get_data_path()) / "fonts/ttf"  # DejaVu faces ship with
 SHAPE = (16, 16, 1)
 
 
-def tiny_train(arch: str = "pix2pix") -> Train:
+def tiny_train(arch: str = "pix2pix", ema_momentum: float = 0.0) -> Train:
     return Train(arch=arch, filters=4, max_filters=8, disc_filters=4, disc_layers=2, l1_weight=100.0, dropout=0.5,
-                 learning_rate=2e-4, beta_1=0.5, batch_size=2, jitter=1, baseline=False, intra_op_threads=1,
-                 inter_op_threads=1, epochs=1, steps_per_epoch=2, patience=1, checkpoint_steps=0, sample_pairs=1)
+                 learning_rate=2e-4, beta_1=0.5, ema_momentum=ema_momentum, batch_size=2, jitter=1, baseline=False,
+                 intra_op_threads=1, inter_op_threads=1, epochs=1, steps_per_epoch=2, patience=1, checkpoint_steps=0,
+                 sample_pairs=1)
 
 
 def test_the_unet_goes_down_to_1x1_and_the_patchgan_gives_a_logit_per_patch():
@@ -56,6 +57,48 @@ def test_the_pix2pix_step_reports_the_l1_term_and_trains_both_networks():
     model.train_step((x, y))
     after = (model.generator.get_weights()[0], model.discriminator.get_weights()[0])
     assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_the_generator_alone_keeps_an_average_of_its_weights():
+    """With ``ema_momentum`` the U-Net's Adam averages its weights (in Pix2Pix and in the L1-only baseline), the
+    discriminator's does not; after one step (momentum 0 at the first step) the average is the new weight, after a
+    second it is 0.9 x the first + 0.1 x the second."""
+    import keras
+
+    from genforge.core.averaging import averaged_weights
+    from genforge.image2image.training import build_translator
+
+    model = build_translator(tiny_train(ema_momentum=0.9), SHAPE, seed=0)
+    assert model.g_optimizer.use_ema and not model.d_optimizer.use_ema
+    assert build_translator(tiny_train("unet_l1", ema_momentum=0.9), SHAPE, seed=0).optimizer.use_ema
+    assert not build_translator(tiny_train(), SHAPE, seed=0).g_optimizer.use_ema
+    x = keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (2, *SHAPE)).astype(np.float32))
+    model.train_step((x, x))
+    for average, weight in zip(averaged_weights(model), model.get_weights(), strict=True):
+        np.testing.assert_allclose(average, weight, atol=1e-7)
+    first = model.generator.get_weights()[0]  # the first convolution's kernel
+    model.train_step((x, -x))
+    second = model.generator.get_weights()[0]
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(averaged_weights(model)[0], 0.9 * first + 0.1 * second, atol=1e-6)
+
+
+@pytest.mark.parametrize(("size", "layers", "message"), [
+    (16, 3, r"train.disc_layers \(3\) halves preprocess.size \(16\) to 2 px"),
+    (4, 6, r"to 0 px, too small for the PatchGAN"),
+])
+def test_a_patchgan_deeper_than_the_image_is_refused_by_name(tmp_path, size, layers, message):
+    import yaml
+    from conftest import REPO
+
+    from genforge.core.config import load_params
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generators"]["glyphs-pix2pix"]["preprocess"]["size"] = size
+    params["generators"]["glyphs-pix2pix"]["train"]["disc_layers"] = layers
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(GenForgeError, match=message):
+        load_params(tmp_path / "params.yaml")
 
 
 def test_a_batch_is_shifted_together_and_filled_with_white():
@@ -267,3 +310,30 @@ def test_the_cli_refuses_outputs_that_would_overwrite_inputs_or_each_other(saved
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     into_folder = translate(tmp_path / "in/a.png", tmp_path / "out")
     assert into_folder.exit_code == 2 and "is a folder; for an input file give an output file" in into_folder.output
+
+
+def test_the_litert_generator_translates_as_the_keras_generator(saved_translator, tmp_path):
+    """The optimize stage's LiteRT exports run through the same ``translate`` as the Keras generator: float32 gives
+    the same pixels (at most one level off, by rounding), dynamic-range int8 nearly the same; the batch dimension is
+    free."""
+    import keras
+
+    from genforge.core.litert import LiteRTNetwork, export
+    from genforge.image2image.training import translate
+
+    _, generator, _ = saved_translator
+    rng = np.random.default_rng(0)
+    varied = keras.models.clone_model(generator)  # kernels of unit-scale outputs, so that a wrong export shows
+    varied.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) if w.ndim == 4 else w  # noqa: PLR2004
+                        for w in generator.get_weights()])
+    images = rng.integers(0, 256, (5, *SHAPE)).astype(np.uint8)
+    want = translate(varied, images).astype(int)
+    assert want.std() > 20  # noqa: PLR2004
+    for kind, tolerance in (("float32", 1), ("int8", 255)):
+        path = tmp_path / f"g_{kind}.tflite"
+        path.write_bytes(export(varied, kind))
+        got = translate(LiteRTNetwork(path), images, batch_size=2).astype(int)  # batches of 2, 2 and 1
+        assert got.shape == want.shape and np.abs(got - want).max() <= tolerance
+        if kind == "int8":
+            assert np.abs(got - want).mean() < 8  # noqa: PLR2004
+    assert path.stat().st_size < (tmp_path / "g_float32.tflite").stat().st_size  # kernels of 1,024 weights and up

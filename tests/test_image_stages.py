@@ -136,7 +136,7 @@ def test_a_gan_whose_losses_become_nan_stops_and_leaves_nothing_to_register(imag
 
 
 def test_a_litert_variant_is_what_the_later_stages_use_when_the_method_names_it(image_project):
-    from genforge.image.litert import LiteRTNetwork
+    from genforge.core.litert import LiteRTNetwork
     from genforge.image.store import load_generator
 
     root, params = image_project

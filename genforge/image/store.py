@@ -28,7 +28,7 @@ def save_generator(folder: Path, network, spec: dict, classes: list[str], encode
 
 def load_generator(folder: str | Path) -> tuple[object, dict]:
     """``(network, spec)`` of a generator folder: the Keras network, or a
-    :class:`genforge.image.litert.LiteRTNetwork` when the spec names a ``.tflite`` file.
+    :class:`genforge.core.litert.LiteRTNetwork` when the spec names a ``.tflite`` file.
 
     Raises:
         GenForgeError: the folder, its spec or its network file is missing or unreadable (named).
@@ -39,7 +39,7 @@ def load_generator(folder: str | Path) -> tuple[object, dict]:
     if not path.is_file():
         raise GenForgeError(f"{path}: the generator network is missing; re-run the train and optimize stages")
     if path.suffix == ".tflite":
-        from genforge.image.litert import LiteRTNetwork
+        from genforge.core.litert import LiteRTNetwork
 
         return LiteRTNetwork(path), spec
     import keras

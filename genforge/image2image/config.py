@@ -48,6 +48,8 @@ class Train(Section):
     dropout: float = Field(ge=0, lt=1)  # dropout in the 3 deepest decoder blocks (0.5 in the paper)
     learning_rate: float = Field(gt=0)  # Adam's rate of both networks (2e-4 in the paper)
     beta_1: float = Field(ge=0, lt=1)  # Adam's beta_1 (0.5 in the paper)
+    ema_momentum: float = Field(ge=0, lt=1)  # > 0: validate and ship an exponential moving average of the
+    # generator's weights (of the U-Net's alone in Pix2Pix; genforge.core.averaging)
     batch_size: int = Field(ge=1)  # pairs per batch (1 in the paper)
     jitter: int = Field(ge=0)  # augmentation: input and target shifted together by up to this many pixels
     baseline: bool  # also train the L1-only U-Net of the same widths and steps, the evaluate stage's baseline
@@ -79,6 +81,7 @@ class Prune(Section):
 class Optimize(Section):
     method: Literal["none", "pruned"]  # the variant shipped and evaluated
     prune: Prune
+    litert: list[Literal["float32", "float16", "int8"]]  # LiteRT exports of the dense generator, each measured
 
 
 class Evaluate(Section):
@@ -109,3 +112,13 @@ with warnings.catch_warnings():
         evaluate: Evaluate
         register: Register
         search: Search | None = None
+
+        @model_validator(mode="after")
+        def _patches_fit(self) -> Image2ImageGenerator:
+            # the PatchGAN's two padded 4x4 convolutions take s x s features to (s - 2) x (s - 2) logits
+            left = self.preprocess.size >> self.train.disc_layers
+            if left < 4:  # noqa: PLR2004
+                raise ValueError(f"train.disc_layers ({self.train.disc_layers}) halves preprocess.size "
+                                 f"({self.preprocess.size}) to {max(left, 0)} px, too small for the PatchGAN's last "
+                                 f"two 4x4 convolutions: lower it so that at least 4 px are left")
+            return self

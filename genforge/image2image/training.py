@@ -82,23 +82,26 @@ def training_dataset(x: np.ndarray, y: np.ndarray, cfg: Train, *, seed: int, sta
 def build_translator(cfg: Train, image_shape: tuple[int, int, int], seed: int):
     """The compiled model of ``cfg.arch``: :class:`genforge.image2image.models.Pix2Pix` (a U-Net and a PatchGAN,
     each with Adam at ``learning_rate`` and ``beta_1``), or the U-Net alone compiled on the mean absolute error (the
-    L1-only baseline of Isola et al.). Both log ``loss``: the L1 distance in [-1, 1] units. Call inside the
-    strategy's scope."""
+    L1-only baseline of Isola et al.). Both log ``loss``: the L1 distance in [-1, 1] units. With
+    ``cfg.ema_momentum`` > 0 the U-Net's Adam keeps an exponential moving average of its weights (Keras's
+    ``use_ema``), which :func:`genforge.core.trainer.fit` validates and returns (:mod:`genforge.core.averaging`);
+    the discriminator's does not. Call inside the strategy's scope."""
     import keras
 
     from genforge.image2image.models import Pix2Pix, build_patchgan, build_unet
 
-    def adam():
-        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1)
+    def adam(averaged: bool = False):
+        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, use_ema=averaged and cfg.ema_momentum > 0,
+                                     ema_momentum=cfg.ema_momentum or 0.99)
 
     generator = build_unet(image_shape, filters=cfg.filters, max_filters=cfg.max_filters, dropout=cfg.dropout,
                            seed=seed)
     if cfg.arch == "unet_l1":
-        generator.compile(optimizer=adam(), loss="mean_absolute_error")
+        generator.compile(optimizer=adam(averaged=True), loss="mean_absolute_error")
         return generator
     model = Pix2Pix(generator, build_patchgan(image_shape, filters=cfg.disc_filters, layers_down=cfg.disc_layers,
                                               seed=seed + 1000), l1_weight=cfg.l1_weight)
-    model.compile(adam(), adam())
+    model.compile(adam(averaged=True), adam())
     return model
 
 
@@ -109,8 +112,14 @@ def generator_of(model):
 
 def translate(generator, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The generator's outputs ``uint8 (N, H, W, C)`` for inputs ``uint8 (N, H, W, C)`` (inference mode: dropout
-    off, batch normalisation on its moving statistics, so the same input always gives the same output)."""
-    return to_uint8(generator.predict(to_model(images), batch_size=batch_size, verbose=0))
+    off, batch normalisation on its moving statistics, so the same input always gives the same output).
+
+    ``generator`` is a Keras model, or a callable of ``float32 (B, H, W, C)`` batches in [-1, 1] such as
+    :class:`genforge.core.litert.LiteRTNetwork`, run on ``batch_size`` inputs at a time."""
+    x = to_model(images)
+    if hasattr(generator, "predict"):
+        return to_uint8(generator.predict(x, batch_size=batch_size, verbose=0))
+    return to_uint8(np.concatenate([generator(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]))
 
 
 def spec(cfg: Train, image_shape) -> dict:

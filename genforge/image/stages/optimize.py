@@ -8,11 +8,11 @@ from pathlib import Path
 
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, write_json
+from genforge.core.litert import LiteRTNetwork, export
 from genforge.core.trainer import set_threads
 from genforge.core.variants import write_variants
 from genforge.image.evaluation import generation_speed, scores
 from genforge.image.features import embed
-from genforge.image.litert import LiteRTNetwork, export
 from genforge.image.sampling import generate
 from genforge.image.shards import load_split
 from genforge.image.stages.preprocess import FEATURE_NET

@@ -1,6 +1,6 @@
-"""optimize: prune the trained generator by magnitude during a short fine-tune, measure each variant by the evaluate
-stage's scores (L1 and SSIM on the test pairs), its size and its latency, and ship the one ``optimize.method``
-names."""
+"""optimize: prune the trained generator by magnitude during a short fine-tune, store it with int8 weights and export
+it to LiteRT; measure each variant by the evaluate stage's scores (L1 and SSIM on the test pairs), its size and its
+latency, and ship the one ``optimize.method`` names."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from genforge.core.config import Job
 from genforge.core.efficiency import percentile
 from genforge.core.files import atomic_path
+from genforge.core.litert import LiteRTNetwork, export
 from genforge.core.pruning import pruning_callback, sparsity_report
 from genforge.core.trainer import set_threads
 from genforge.core.variants import write_variants
@@ -22,6 +23,7 @@ from genforge.image2image.quantize import load_int8, save_int8
 from genforge.image2image.store import GENERATOR, INT8, load_generator
 from genforge.image2image.training import load_split, training_dataset, translate
 
+LITERT_FOLDER = "litert"  # in paths.optimized: generator_<kind>.tflite per optimize.litert kind
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "l1", "ssim", "ssim_change", "size_ratio", "speedup",
            "test_score")
 
@@ -58,12 +60,15 @@ def _without_optimizer(model):
 
 
 def _measure(job: Job, variant: str, path: Path, generator, test: tuple) -> dict:
+    """The row of one variant: its file's size, its batch-1 latency (median of ``evaluate.latency_runs`` calls, ms)
+    and the mean L1 and SSIM of its test outputs. ``generator`` is a Keras model or a LiteRT network."""
     x, y = test
     scores = pair_scores(translate(generator, x), y)
+    run = (lambda b: generator(b, training=False)) if hasattr(generator, "predict") else generator
     times = []
     for _ in range(job.evaluate.latency_runs):
         start = time.perf_counter()
-        generator(x[:1].astype(np.float32) / 127.5 - 1, training=False)
+        run(x[:1].astype(np.float32) / 127.5 - 1)
         times.append((time.perf_counter() - start) * 1000)
     return {"variant": variant, "file": path.name, "size_bytes": path.stat().st_size,
             "latency_ms_p50": percentile(times, 50), "l1": float(scores["l1"].mean()),
@@ -76,10 +81,11 @@ def optimize(job: Job) -> dict:
 
     With ``optimize.prune.sparsity`` > 0 a pruned variant is made (:func:`_pruned`); the dense generator is also
     stored with weight-only int8 kernels (``generator.int8.npz``, :mod:`genforge.image2image.quantize`) and measured
-    dequantized. Every variant translates the
-    test pairs, scored by mean L1 (``test_score``, lower is better) and SSIM, and is timed at batch 1 (milliseconds
-    per image); ``ssim_change``, ``size_ratio`` and ``speedup`` compare it with ``dense``. File sizes are those of
-    the saved Keras files: pruning zeroes weights without shrinking the file (a compressed archive would).
+    dequantized, and exported to LiteRT as each ``optimize.litert`` kind (``litert/generator_<kind>.tflite``: float16
+    weights, or dynamic-range int8; :mod:`genforge.core.litert`) and run by the LiteRT interpreter. Every variant
+    translates the test pairs, scored by mean L1 (``test_score``, lower is better) and SSIM, and is timed at batch 1
+    (milliseconds per image); ``ssim_change``, ``size_ratio`` and ``speedup`` compare it with ``dense``. File sizes
+    are those of the saved files: pruning zeroes weights without shrinking the file (a compressed archive would).
     """
     set_threads(job.train)
     cfg = job.optimize
@@ -100,6 +106,12 @@ def optimize(job: Job) -> dict:
             shutil.rmtree(tmp / "pruned")
         save_int8(generator, tmp / INT8)  # measured beside the others; the shipped generator stays a Keras file
         rows.append(_measure(job, "int8", tmp / INT8, load_int8(generator, tmp / INT8), test))
+        if cfg.litert:
+            (tmp / LITERT_FOLDER).mkdir()
+        for kind in cfg.litert:
+            path = tmp / LITERT_FOLDER / f"generator_{kind}.tflite"
+            path.write_bytes(export(generator, kind))
+            rows.append(_measure(job, f"litert_{kind}", path, LiteRTNetwork(path), test))
     dense = rows[0]
     for row in rows:
         row["ssim_change"] = row["ssim"] - dense["ssim"]

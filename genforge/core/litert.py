@@ -1,5 +1,6 @@
-"""LiteRT (TensorFlow Lite) export of an image generator network, and running it as a callable that
-:func:`genforge.image.sampling.generate` drives like the Keras network.
+"""LiteRT (TensorFlow Lite) export of a functional Keras network (an image generator, an image-to-image
+translator), and running it as a callable in the Keras network's place (:func:`genforge.image.sampling.generate`,
+:func:`genforge.image2image.training.translate`).
 
 The exported model takes the network's inputs with a free batch dimension (resized per call). ``float16`` stores the
 weights as float16 (post-training float16 quantization); ``int8`` quantizes the weights to int8 per channel and the
