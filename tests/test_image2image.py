@@ -13,7 +13,7 @@ from PIL import Image
 from genforge import GenForgeError
 from genforge.image2image.config import Train
 from genforge.image2image.glyphs import homoglyph_groups, render, split_groups
-from genforge.image2image.metrics import copy_share, pair_scores
+from genforge.image2image.metrics import copy_share, pair_scores, paired_difference
 from genforge.image2image.pairs import paired_folder
 from genforge.image2image.training import draw_batch, to_model, to_uint8
 
@@ -184,6 +184,18 @@ def test_scores_by_hand():
     assert copy_share(black[:1], black[:1], white)["share"] == 0.0
     with pytest.raises(GenForgeError, match="must both be"):
         pair_scores(white, white[:, :8])
+
+
+def test_the_paired_difference_by_hand():
+    # differences 0.3, 0.1, -0.1, 0.1: mean 0.1; deviations 0.2, 0, -0.2, 0: sample variance 0.08 / 3, so the
+    # standard error is sqrt(0.08 / 3) / 2 = 0.0816
+    d = paired_difference(np.array([0.9, 0.7, 0.5, 0.6]), np.array([0.6, 0.6, 0.6, 0.5]))
+    assert d["mean"] == pytest.approx(0.1) and d["standard_error"] == pytest.approx(0.08165, abs=1e-5)
+    assert (d["above"], d["below"], d["equal"]) == (3, 1, 0)
+    with pytest.raises(GenForgeError, match=r"one shape \(N,\), N >= 2; got \(1,\) and \(1,\)"):
+        paired_difference(np.array([0.5]), np.array([0.4]))
+    with pytest.raises(GenForgeError, match=r"got \(2,\) and \(3,\)"):
+        paired_difference(np.zeros(2), np.zeros(3))
 
 
 @pytest.fixture(scope="module")

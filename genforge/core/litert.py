@@ -18,26 +18,48 @@ from genforge import GenForgeError
 KINDS = ("float32", "float16", "int8")
 
 
-def export(network, kind: str) -> bytes:
-    """The ``.tflite`` bytes of ``network`` (a functional ``keras.Model``) as ``kind``.
+def check_kind(kind: str) -> None:
+    """Raises:
+        GenForgeError: ``kind`` is not one of :data:`KINDS`."""
+    if kind not in KINDS:
+        raise GenForgeError(f"LiteRT kind must be one of {', '.join(KINDS)} (got {kind!r})")
+
+
+def convert(function, weights: list, kind: str) -> bytes:
+    """The ``.tflite`` bytes of ``function`` (a concrete ``tf.function``) that reads the Keras variables ``weights``,
+    frozen into constants, as ``kind``: ``float32``; ``float16`` (weights stored as float16: post-training float16
+    quantization); ``int8`` (dynamic-range quantization: weights int8 per channel, activations quantized on the
+    fly); LiteRT documentation, *Post-training quantization*.
 
     Raises:
         GenForgeError: an unknown ``kind``.
     """
     import tensorflow as tf
 
-    if kind not in KINDS:
-        raise GenForgeError(f"LiteRT kind must be one of {', '.join(KINDS)} (got {kind!r})")
-    specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in network.inputs]
-    function = tf.function(lambda *xs: network(list(xs) if len(xs) > 1 else xs[0], training=False))
+    check_kind(kind)
     holder = tf.Module()  # tracks the variables behind the Keras weights, which the converter freezes into constants
-    holder.variables_ = [w.value for w in network.weights]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(*specs)], holder)
+    holder.variables_ = [w.value for w in weights]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
     if kind != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "float16":
         converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
+
+
+def export(network, kind: str) -> bytes:
+    """The ``.tflite`` bytes of ``network`` (a functional ``keras.Model``) as ``kind`` (:func:`convert`), its inputs
+    ``float32`` with a free batch dimension.
+
+    Raises:
+        GenForgeError: an unknown ``kind``.
+    """
+    import tensorflow as tf
+
+    check_kind(kind)
+    specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in network.inputs]
+    function = tf.function(lambda *xs: network(list(xs) if len(xs) > 1 else xs[0], training=False))
+    return convert(function.get_concrete_function(*specs), network.weights, kind)
 
 
 class LiteRTNetwork:

@@ -27,6 +27,28 @@ def pair_scores(outputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarra
     return {"l1": np.abs(a - b).mean(axis=(1, 2, 3, 4)), "psnr": psnr(mse(a, b))[:, 0], "ssim": ssim(a, b)[:, 0]}
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """How two predictors compare on the same pairs: the mean of the per-pair differences ``a - b`` (``float (N,)``
+    each, N >= 2), its standard error (the differences' sample standard deviation over sqrt(N): the paired
+    comparison, whose error is that of the differences, not of each mean), and the pairs where ``a`` is above,
+    below and equal to ``b``. A mean within about two standard errors of 0 is no difference the test set can tell.
+
+    >>> d = paired_difference(np.array([0.9, 0.8, 0.6]), np.array([0.8, 0.8, 0.8]))  # differences 0.1, 0, -0.2
+    >>> round(d["mean"], 4), round(d["standard_error"], 4), d["above"], d["below"], d["equal"]
+    (-0.0333, 0.0882, 1, 1, 1)
+
+    Raises:
+        GenForgeError: the shapes differ, or fewer than 2 pairs.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:  # noqa: PLR2004
+        raise GenForgeError(f"a paired difference takes two score arrays of one shape (N,), N >= 2; got {a.shape} "
+                            f"and {b.shape}")
+    d = a - b
+    return {"mean": float(d.mean()), "standard_error": float(d.std(ddof=1) / np.sqrt(len(d))),
+            "above": int((d > 0).sum()), "below": int((d < 0).sum()), "equal": int((d == 0).sum())}
+
+
 def copy_share(outputs: np.ndarray, targets: np.ndarray, train_targets: np.ndarray, ratio: float = 0.5) -> dict:
     """The outputs that copy a training target: an output copies when its L1 distance to the nearest training
     target is below ``ratio`` times its distance to its own target (it is much nearer a glyph it was taught than

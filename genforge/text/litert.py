@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from genforge import GenForgeError
-
-KINDS = ("float32", "float16", "int8")
+from genforge.core.litert import check_kind, convert
 
 
 def export_step_model(model, kind: str) -> bytes:
@@ -36,8 +35,7 @@ def export_step_model(model, kind: str) -> bytes:
 
     from genforge.text.sampling import LSTMStepper
 
-    if kind not in KINDS:
-        raise GenForgeError(f"LiteRT kind must be one of {', '.join(KINDS)} (got {kind!r})")
+    check_kind(kind)
     stepper = LSTMStepper(model)
     widths = {layer.units for layer in stepper.lstms}
     if len(widths) != 1:
@@ -50,14 +48,7 @@ def export_step_model(model, kind: str) -> bytes:
         logits, states = stepper.step_tensors(token, [(state[i, 0], state[i, 1]) for i in range(layers)])
         return logits, tf.stack([tf.stack([h, c]) for h, c in states])
 
-    holder = tf.Module()  # tracks the tf.Variables behind the Keras weights, which the converter freezes into constants
-    holder.variables_ = [w.value for w in model.weights]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], holder)
-    if kind != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if kind == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    return convert(step.get_concrete_function(), model.weights, kind)
 
 
 class LiteRTStepper:

@@ -21,7 +21,7 @@ from genforge.core.gate import check_gate
 from genforge.core.stability import nonfinite_count
 from genforge.core.trainer import set_threads
 from genforge.image2image.features import embed, train_feature_net
-from genforge.image2image.metrics import copy_share, pair_scores
+from genforge.image2image.metrics import copy_share, pair_scores, paired_difference
 from genforge.image2image.pictures import triplets
 from genforge.image2image.pyfunc import png_base64
 from genforge.image2image.store import BASELINE, GENERATOR, load_generator
@@ -50,7 +50,9 @@ def evaluate(job: Job) -> dict:
     evaluate.json holds the model's mean ``l1``, ``psnr``, ``ssim``, ``fid``, ``kid`` and ``copy_share`` over the
     test pairs; ``baselines`` (the same for ``identity``, the input as output, and ``unet_l1``, the L1-only U-Net
     trained beside it); ``l1_ratio_identity`` (model L1 / identity L1) and ``ssim_gain_identity``; ``stability``,
-    ``efficiency`` and ``gate`` (:func:`genforge.core.gate.check_gate` against ``evaluate.gate``). FID and KID
+    ``efficiency`` and ``gate`` (:func:`genforge.core.gate.check_gate` against ``evaluate.gate``); with the
+    baseline, ``versus_unet_l1``: the paired difference of L1 and SSIM, model minus baseline, per test pair
+    (:func:`genforge.image2image.metrics.paired_difference`: mean, standard error, pairs above and below). FID and KID
     compare outputs with the test targets on the typeface classifier (:mod:`genforge.image2image.features`, glyphs
     only), whose record is ``feature_net``.
 
@@ -71,8 +73,10 @@ def evaluate(job: Job) -> dict:
     result = {"pairs": len(x), **result, "baselines": {"identity": identity}, "feature_net": feature_net}
     if (folder / BASELINE).is_file():
         baseline, _ = load_generator(folder, BASELINE)
-        result["baselines"]["unet_l1"] = _scored(translate(baseline, x), y, train_targets, features,
-                                                      cfg.kid_subsets)[0]
+        result["baselines"]["unet_l1"], baseline_pairs = _scored(translate(baseline, x), y, train_targets, features,
+                                                                 cfg.kid_subsets)
+        if len(x) > 1:
+            result["versus_unet_l1"] = {k: paired_difference(per_pair[k], baseline_pairs[k]) for k in ("l1", "ssim")}
     result["l1_ratio_identity"] = result["l1"] / identity["l1"]
     result["ssim_gain_identity"] = result["ssim"] - identity["ssim"]
     result["stability"] = _stability(job, generator, x[:4])
@@ -143,6 +147,8 @@ def _write(job: Job, result: dict, x, outputs, y, ssim: np.ndarray) -> list[dict
              f"{'':<10}" + "".join(f"{key:>12}" for key in keys)]
     lines += [f"{name:<10}" + "".join(f"{row[key]:>12.4f}" for key in keys) for name, row in zip(names, table,
                                                                                                 strict=True)]
+    lines += [f"model - unet_l1, {key} per pair: {d['mean']:+.4f} (standard error {d['standard_error']:.4f}; "
+              f"above on {d['above']}, below on {d['below']})" for key, d in result.get("versus_unet_l1", {}).items()]
     with atomic_path(metrics_dir / "samples.txt") as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     write_json(metrics_dir / "evaluate.json", result)

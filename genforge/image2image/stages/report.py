@@ -44,6 +44,15 @@ def _feature_note(record: dict) -> str:
             f"the training characters (training accuracy {record['train_accuracy']:.3f}).</p>")
 
 
+def _versus(paired: dict) -> str:
+    if not paired:
+        return ""
+    rows = [[key, d["mean"], d["standard_error"], d["above"], d["below"]] for key, d in paired.items()]
+    return ("<p>The model against the L1-only U-Net, pair by pair (a mean within about two standard errors of 0 is "
+            "no difference these test pairs can tell):</p>"
+            + html_table(["score", "mean of model - unet_l1", "standard error", "pairs above", "pairs below"], rows))
+
+
 def report_page(job: Job, registration: dict, title: str) -> str:
     """The HTML page of image-to-image generator ``job`` from ``paths.metrics``: the best, median and worst test
     triplets (input | output | target), the scores beside the baselines, stability, efficiency, the optimize
@@ -67,6 +76,7 @@ def report_page(job: Job, registration: dict, title: str) -> str:
         "loss alone, same widths and steps. FID and KID against the test targets on the typeface classifier's "
         "features; copy share: outputs nearer a training target than their own.</p>",
         html_table(["predictor", *keys], rows),
+        _versus(evaluation.get("versus_unet_l1") or {}),
         _feature_note(evaluation.get("feature_net") or {}),
         "<h2>Stability</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
         "<h2>Efficiency</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),
