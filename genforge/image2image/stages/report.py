@@ -25,7 +25,9 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     except GenForgeError:
         tags, links = {}, {}
     cfg, pre = job.train, job.preprocess
-    data = (f"{pre.source_face} -> {pre.target_face} glyphs" if pre.format == "glyphs" else "paired folders")
+    faces = (f"any of {', '.join(pre.target_faces)} (zi2zi: a target-face embedding of {cfg.face_embedding})"
+             if pre.target_faces else pre.target_face)
+    data = f"{pre.source_face} -> {faces} glyphs" if pre.format == "glyphs" else "paired folders"
     rows = [["generator", job.name],
             ["architecture", f"{cfg.arch}: U-Net from {cfg.filters} to {cfg.max_filters} filters"
                              + (f", PatchGAN of {cfg.disc_layers} stride-2 layers, L1 weight {cfg.l1_weight}"
