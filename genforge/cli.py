@@ -310,23 +310,25 @@ def translate(
                                             "runs:/ID/model, or a local model folder (models/optimized/NAME)")],
     input_path: Annotated[Path, typer.Option("--input", help="an image file, or a folder of images")],
     out: Annotated[Path, typer.Option(help="the output PNG (for a file) or folder (for a folder)")],
+    face: Annotated[str | None, typer.Option(help="zi2zi generators: the target face to draw (default: the "
+                                                  "model's default face)")] = None,
 ) -> None:
     """Translate an image (or every image of a folder, by relative name) with an image-to-image generator and write
     the output as PNG: one file for a file, a folder of ``<name>.png`` for a folder. A URI answers through the
     logged model, as ``mlflow models serve`` does; the output is the same. An input of another size than the
-    model's, or a file that does not decode, is refused by name (exit status 2)."""
+    model's, a file that does not decode, or a face the model does not draw is refused by name (exit status 2)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     console = Console(stderr=True)
     try:
         with console.status(f"loading {model} and translating ..."):
-            written = _translate(model, input_path, out)
+            written = _translate(model, input_path, out, face)
     except GenForgeError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     console.print(f"wrote {written} image{'s' if written != 1 else ''} to {out}", highlight=False)
 
 
-def _translate(model: str, input_path: Path, out: Path) -> int:
+def _translate(model: str, input_path: Path, out: Path, face: str | None = None) -> int:
     """Translate ``input_path`` (a file or folder) into ``out``; return how many images were written. A folder's
     outputs are written into a temporary folder beside ``out`` first and moved into place when all are there.
 
@@ -341,7 +343,7 @@ def _translate(model: str, input_path: Path, out: Path) -> int:
     from PIL import Image
 
     files, targets = _translation_plan(input_path, out)
-    outputs = _translated(model, [_read_input(p) for p in files], [str(p) for p in files])
+    outputs = _translated(model, [_read_input(p) for p in files], [str(p) for p in files], face)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
@@ -400,8 +402,9 @@ def _read_input(path: Path):
         raise GenForgeError(f"{path}: cannot read it ({e.strerror or e})") from None
 
 
-def _translated(model: str, images: list, names: list[str]):
-    """The outputs ``uint8 (N, H, W)`` of ``images`` by ``model`` (the served model's answer, for a URI)."""
+def _translated(model: str, images: list, names: list[str], face: str | None = None):
+    """The outputs ``uint8 (N, H, W)`` of ``images`` by ``model`` (the served model's answer, for a URI), drawn in
+    ``face`` by a zi2zi generator."""
     if _is_uri(model):
         import numpy as np
         import pandas as pd
@@ -409,8 +412,12 @@ def _translated(model: str, images: list, names: list[str]):
 
         from genforge.image2image.pyfunc import image_from_base64, png_base64
 
+        loaded = _pyfunc(model)
+        if face is not None and loaded.metadata.get_params_schema() is None:
+            raise GenForgeError(f"{model} draws one face and takes no --face (got {face!r})")
         try:
-            frame = _pyfunc(model).predict(pd.DataFrame({"image": [png_base64(x) for x in images]}))
+            frame = loaded.predict(pd.DataFrame({"image": [png_base64(x) for x in images]}),
+                                   params=None if face is None else {"face": face})
         except MlflowException as e:
             message = e.message
             for r, name in enumerate(names):  # the served model names rows; the CLI names files
@@ -421,7 +428,7 @@ def _translated(model: str, images: list, names: list[str]):
     from genforge.image2image.store import load_generator
 
     generator, spec = load_generator(model)
-    return predict_images(generator, spec, images, names)
+    return predict_images(generator, spec, images, names, face)
 
 
 @app.command("ui-links")

@@ -131,20 +131,22 @@ def tiny_video_generator(gen: dict) -> dict:
 
 
 def write_fonts(folder: Path) -> None:
-    """Two DejaVu faces (they ship with matplotlib), a source of glyph pairs."""
+    """Three DejaVu faces (they ship with matplotlib), a source of glyph pairs."""
     import matplotlib
 
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("DejaVuSans.ttf", "DejaVuSerif-Bold.ttf"):
+    for name in ("DejaVuSans.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSans-Bold.ttf"):
         shutil.copy(Path(matplotlib.get_data_path()) / "fonts/ttf" / name, folder / name)
 
 
 def tiny_image2image_generator(gen: dict) -> dict:
-    """The image-to-image generator of params.yaml shrunk to 16x16 ASCII glyphs of two DejaVu faces
-    (:func:`write_fonts`) and a tiny U-Net and PatchGAN."""
+    """The image-to-image generator of params.yaml shrunk to 16x16 ASCII glyphs of DejaVu faces (:func:`write_fonts`)
+    and a tiny U-Net and PatchGAN, made zi2zi's: DejaVuSans drawn in DejaVuSerif-Bold (the default face) or
+    DejaVuSans-Bold."""
     gen["data"] = ["fonts"]
     gen["preprocess"].update(size=16, source_face="DejaVuSans", target_face="DejaVuSerif-Bold", scripts=["ascii"],
-                             point_size=10, val_fraction=0.2, test_fraction=0.2)
+                             point_size=10, val_fraction=0.2, test_fraction=0.2,
+                             target_faces=["DejaVuSerif-Bold", "DejaVuSans-Bold"])
     gen["train"].update(filters=4, max_filters=8, disc_filters=4, disc_layers=2, batch_size=2, epochs=2,
                         steps_per_epoch=3, checkpoint_steps=0, sample_pairs=2)
     gen["optimize"].update(method="pruned")

@@ -44,8 +44,9 @@ def test_dvc_repro_then_prefect_flow_then_generate(project, tmp_path):
     assert page.count("data:image/gif;base64,") == 2 and "copy last frame" in page
     translation = json.loads((project / f"metrics/{IMAGE2IMAGE}/evaluate.json").read_text())
     assert set(translation["baselines"]) == {"identity", "unet_l1"} and translation["pairs"] >= 1
+    assert set(translation["per_face"]) == {"DejaVuSerif-Bold", "DejaVuSans-Bold"}  # zi2zi: scores per face
     page = (project / f"reports/{IMAGE2IMAGE}.html").read_text()
-    assert all(f"<h3>{rank} SSIM</h3>" in page for rank in ("best", "median", "worst"))
+    assert all(f"<h3>{rank} SSIM</h3>" in page for rank in ("best", "median", "worst")) and "zi2zi" in page
     music = json.loads((project / f"metrics/{AUDIO}/evaluate.json").read_text())
     assert set(music["baselines"]) == {"unigram", "real_tunes"} and music["samples"]["samples"] == 3
     page = (project / f"reports/{AUDIO}.html").read_text()
@@ -219,17 +220,19 @@ def translate_and_serve(project, tmp_path):
 
     from genforge.image2image.pyfunc import png_base64
 
-    uri = f"models:/genforge-{IMAGE2IMAGE}@champion"
+    uri = f"models:/genforge-{IMAGE2IMAGE}@champion"  # a zi2zi generator of two faces (conftest)
     glyph = np.load(project / f"data/processed/{IMAGE2IMAGE}/test_input.npy")[0, ..., 0]
     Image.fromarray(glyph).save(project / "glyph.png")
     run(["genforge", "translate", "--model", uri, "--input", "glyph.png", "--out", "translated.png"], project)
+    run(["genforge", "translate", "--model", uri, "--input", "glyph.png", "--out", "bold.png", "--face",
+         "DejaVuSans-Bold"], project)
     port = free_port()
     with background(["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p",
                      str(port)], environment(project), tmp_path / "serve-i2i.log", cwd=project) as server:
         wait_for(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve-i2i.log")
 
-        def ask(image):
-            body = {"dataframe_records": [{"image": png_base64(image)}]}
+        def ask(image, face=None):
+            body = {"dataframe_records": [{"image": png_base64(image)}], **({"params": {"face": face}} if face else {})}
             request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
                                              data=json.dumps(body).encode(),
                                              headers={"Content-Type": "application/json"})
@@ -237,10 +240,16 @@ def translate_and_serve(project, tmp_path):
                 return json.loads(response.read())["predictions"][0]["image"]
 
         served = np.asarray(Image.open(io.BytesIO(base64.b64decode(ask(glyph)))))
+        bold = np.asarray(Image.open(io.BytesIO(base64.b64decode(ask(glyph, "DejaVuSans-Bold")))))
         with pytest.raises(urllib.error.HTTPError) as refused:  # another size than the model's 16x16
             ask(glyph[:8])
         assert refused.value.code == 400 and "translates 16x16 images" in refused.value.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as unknown:
+            ask(glyph, "Comic")
+        assert unknown.value.code == 400
+        assert "it draws DejaVuSerif-Bold, DejaVuSans-Bold" in unknown.value.read().decode()
     assert np.array_equal(served, np.asarray(Image.open(project / "translated.png")))
+    assert np.array_equal(bold, np.asarray(Image.open(project / "bold.png")))
 
 
 def continue_and_serve(project, tmp_path):

@@ -3,6 +3,7 @@ folders, the scores, the served model and the CLI, each on small cases worked ou
 gets wrong (a pair of different sizes, a missing partner, a character a font lacks, a corrupt image, an input of
 another size, a request without its image column, an image too large to decode), and 16-bit grayscale."""
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -18,14 +19,15 @@ from genforge.image2image.pairs import paired_folder
 from genforge.image2image.training import draw_batch, to_model, to_uint8
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts/ttf"  # DejaVu faces ship with matplotlib
+NAME = "glyphs-pix2pix"
 SHAPE = (16, 16, 1)
 
 
 def tiny_train(arch: str = "pix2pix", ema_momentum: float = 0.0) -> Train:
     return Train(arch=arch, filters=4, max_filters=8, disc_filters=4, disc_layers=2, l1_weight=100.0, dropout=0.5,
-                 learning_rate=2e-4, beta_1=0.5, ema_momentum=ema_momentum, batch_size=2, jitter=1, baseline=False,
-                 intra_op_threads=1, inter_op_threads=1, epochs=1, steps_per_epoch=2, patience=1, checkpoint_steps=0,
-                 sample_pairs=1)
+                 learning_rate=2e-4, beta_1=0.5, ema_momentum=ema_momentum, face_embedding=4, batch_size=2, jitter=1,
+                 baseline=False, intra_op_threads=1, inter_op_threads=1, epochs=1, steps_per_epoch=2, patience=1,
+                 checkpoint_steps=0, sample_pairs=1)
 
 
 def test_the_unet_goes_down_to_1x1_and_the_patchgan_gives_a_logit_per_patch():
@@ -349,3 +351,113 @@ def test_the_litert_generator_translates_as_the_keras_generator(saved_translator
         if kind == "int8":
             assert np.abs(got - want).mean() < 8  # noqa: PLR2004
     assert path.stat().st_size < (tmp_path / "g_float32.tflite").stat().st_size  # kernels of 1,024 weights and up
+
+
+def test_a_zi2zi_generator_gets_every_character_in_each_target_face_split_by_character(project):
+    from conftest import tiny_params, write_params
+
+    from genforge.core.config import load_params
+    from genforge.image2image.training import load_pairs
+    from tasks.collect import collect
+    from tasks.preprocess import preprocess
+
+    (project / "fonts").mkdir()
+    for name in ("DejaVuSans", "DejaVuSerif-Bold", "DejaVuSans-Bold"):
+        (project / "fonts" / f"{name}.ttf").write_bytes((FONTS / f"{name}.ttf").read_bytes())
+    params = tiny_params(project, (NAME,))
+    params["generators"][NAME]["preprocess"]["target_faces"] = ["DejaVuSans-Bold", "DejaVuSerif-Bold"]
+    write_params(project, params)
+    loaded = load_params(project / "params.yaml")
+    collect(loaded)
+    preprocess(loaded, NAME)
+    processed = project / "data" / "processed" / NAME
+    dataset = json.loads((processed / "dataset.json").read_text())
+    assert dataset["target_faces"] == ["DejaVuSans-Bold", "DejaVuSerif-Bold"]
+    assert dataset["default_face"] == "DejaVuSerif-Bold"
+    for split in ("train", "val", "test"):
+        x, y, faces = load_pairs(processed, split)
+        n = len(dataset["characters"][split])
+        assert len(x) == len(y) == 2 * n and faces.tolist() == [0] * n + [1] * n  # face-major
+        assert np.array_equal(x[:n], x[n:]) and not np.array_equal(y[:n], y[n:])  # one input, two faces
+    assert not set(dataset["characters"]["test"]) & set(dataset["characters"]["train"])
+    params["generators"][NAME]["preprocess"]["target_faces"] = ["DejaVuSans-Bold"]  # without target_face
+    write_params(project, params)
+    with pytest.raises(GenForgeError, match=r"must hold target_face \(DejaVuSerif-Bold\)"):
+        load_params(project / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def zi2zi_translator(tmp_path_factory):
+    """A saved zi2zi generator of faces A and B (default B), its face embedding scaled up so that faces differ."""
+    from genforge.image2image.store import load_generator, save_generator
+    from genforge.image2image.training import build_translator, spec
+
+    folder = tmp_path_factory.mktemp("zi2zi")
+    model = build_translator(tiny_train(), SHAPE, seed=0, faces=2)
+    table = next(layer for layer in model.generator.layers if layer.name.startswith("embedding"))
+    table.set_weights([np.random.default_rng(0).normal(0, 3, (2, 4)).astype(np.float32)])
+    save_generator(folder, model.generator, spec(tiny_train(), SHAPE, {"target_faces": ["A", "B"],
+                                                                       "default_face": "B"}))
+    return folder, model, *load_generator(folder)
+
+
+def test_a_zi2zi_generator_trains_on_faces_and_draws_the_face_asked_for(zi2zi_translator, saved_translator):
+    import keras
+
+    from genforge.image2image.pyfunc import predict_images
+    from genforge.image2image.training import training_dataset
+
+    _, model, generator, spec = zi2zi_translator
+    assert spec["faces"] == ["A", "B"] and spec["default_face"] == "B"
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (6, *SHAPE)).astype(np.uint8)
+    (a, f), b = next(iter(training_dataset(x, x, tiny_train(), seed=0, start_step=0, stop_step=1,
+                                           faces=np.array([0, 1, 0, 1, 0, 1], np.int32))))
+    assert a.shape == b.shape == (2, *SHAPE) and f.dtype == "int32" and set(f.numpy()) <= {0, 1}
+    before = model.generator.get_weights()[0].copy()
+    logs = model.train_step(((keras.ops.convert_to_tensor(a), f), keras.ops.convert_to_tensor(b)))
+    assert np.isfinite(float(logs["d_loss"])) and not np.array_equal(before, model.generator.get_weights()[0])
+    images, names = [x[i, ..., 0] for i in range(3)], ["a.png", "b.png", "c.png"]
+    default, face_a = (predict_images(generator, spec, images, names, face=face) for face in (None, "A"))
+    assert np.array_equal(default, predict_images(generator, spec, images, names, face="B"))
+    assert not np.array_equal(default, face_a)
+    with pytest.raises(GenForgeError, match="face 'C' is not one this model draws; it draws A, B"):
+        predict_images(generator, spec, images, names, face="C")
+    _, one_face, one_spec = saved_translator
+    with pytest.raises(GenForgeError, match="this model draws one face and takes no face"):
+        predict_images(one_face, one_spec, images, names, face="A")
+
+
+def test_the_served_zi2zi_model_and_the_cli_take_a_face(zi2zi_translator, tmp_path):
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from typer.testing import CliRunner
+
+    from genforge.cli import app
+    from genforge.core.litert import LiteRTNetwork, export
+    from genforge.image2image.pyfunc import Translator, image_from_base64, png_base64, predict_images, signature
+    from genforge.image2image.training import translate
+
+    folder, _, generator, spec = zi2zi_translator
+    image = np.random.default_rng(2).integers(0, 256, SHAPE[:2]).astype(np.uint8)
+    want = predict_images(generator, spec, [image], ["x"], face="A")[0]
+    served = Translator()
+    served.load_context(type("Context", (), {"artifacts": {"generator": str(folder)}})())
+    frame = pd.DataFrame({"image": [png_base64(image)]})
+    assert np.array_equal(image_from_base64(served.predict(None, frame, {"face": "A"})["image"][0]), want)
+    with pytest.raises(MlflowException, match="face 'Z' is not one this model draws"):
+        served.predict(None, frame, {"face": "Z"})
+    assert signature(spec).params.to_dict() == [{"name": "face", "type": "string", "default": "B", "shape": None}]
+    save(tmp_path / "in.png", image)
+    out = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "in.png"),
+                                   "--out", str(tmp_path / "out.png"), "--face", "A"])
+    assert out.exit_code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), want)
+    bad = CliRunner().invoke(app, ["translate", "--model", str(folder), "--input", str(tmp_path / "in.png"),
+                                   "--out", str(tmp_path / "bad.png"), "--face", "Z"])
+    assert bad.exit_code == 2 and "it draws A, B" in bad.output and not (tmp_path / "bad.png").exists()
+    path = tmp_path / "zi2zi.tflite"  # the LiteRT export takes the face beside the image
+    path.write_bytes(export(generator, "float32"))
+    faces = np.array([0, 1, 1], np.int32)
+    images = np.stack([image] * 3)[..., None]
+    got = translate(LiteRTNetwork(path), images, batch_size=2, faces=faces).astype(int)
+    assert np.abs(got - translate(generator, images, faces=faces).astype(int)).max() <= 1

@@ -22,6 +22,8 @@ class Preprocess(Section):
     test_fraction: float = Field(gt=0, lt=0.5)  # share of the pairs (glyphs: of the characters) for testing
     source_face: str = ""  # glyphs: the input typeface, the font file's name without its suffix
     target_face: str = ""  # glyphs: the output typeface
+    target_faces: list[str] = Field(default_factory=list)  # glyphs, zi2zi: the output typefaces one generator draws,
+    # chosen by a face embedding (target_face must be one: a request that names no face gets it); [] = target_face alone
     scripts: list[SCRIPTS] = Field(default_factory=list)  # glyphs: the character ranges drawn from
     point_size: int = Field(default=40, ge=4)  # glyphs: the font size in pixels per em
     homoglyph_tolerance: float = Field(default=0.2, ge=0)  # glyphs: characters whose glyphs in either face differ by
@@ -35,6 +37,11 @@ class Preprocess(Section):
             raise ValueError(f"preprocess.size ({self.size}) must be a power of two: the U-Net halves it to 1x1")
         if self.format == "glyphs" and not (self.source_face and self.target_face and self.scripts):
             raise ValueError("preprocess.format glyphs needs source_face, target_face and scripts")
+        if self.target_faces and (self.format != "glyphs" or self.target_face not in self.target_faces):
+            raise ValueError(f"preprocess.target_faces ({', '.join(self.target_faces)}) is for format glyphs and must "
+                             f"hold target_face ({self.target_face or 'none'}), the face of requests that name none")
+        if len(set(self.target_faces)) != len(self.target_faces):
+            raise ValueError(f"preprocess.target_faces names a face twice: {', '.join(self.target_faces)}")
         return self
 
 
@@ -46,6 +53,8 @@ class Train(Section):
     disc_layers: int = Field(ge=1)  # the PatchGAN's stride-2 layers (3: 70x70 patches at 256 px)
     l1_weight: float = Field(ge=0)  # lambda of the L1 term beside the adversarial loss (100 in the paper)
     dropout: float = Field(ge=0, lt=1)  # dropout in the 3 deepest decoder blocks (0.5 in the paper)
+    face_embedding: int = Field(ge=1)  # with preprocess.target_faces (zi2zi): the target-face embedding's width,
+    # joined to the U-Net's 1x1 bottleneck
     learning_rate: float = Field(gt=0)  # Adam's rate of both networks (2e-4 in the paper)
     beta_1: float = Field(ge=0, lt=1)  # Adam's beta_1 (0.5 in the paper)
     ema_momentum: float = Field(ge=0, lt=1)  # > 0: validate and ship an exponential moving average of the

@@ -87,9 +87,10 @@ def render(path: Path, characters, *, size: int, point_size: int) -> np.ndarray:
     return out
 
 
-def homoglyph_groups(inputs: np.ndarray, targets: np.ndarray, tolerance: float) -> np.ndarray:
+def homoglyph_groups(inputs: np.ndarray, targets, tolerance: float) -> np.ndarray:
     """A group number ``int (N,)`` per character: two characters whose input glyphs, or whose target glyphs
-    (``uint8 (N, H, W)``, black on white), differ by at most ``tolerance`` of their ink (the mean absolute difference
+    (``uint8 (N, H, W)``, black on white; ``targets`` may be a list of such arrays, one per target face), differ by
+    at most ``tolerance`` of their ink (the mean absolute difference
     of pixels in [0, 1] over the larger of the two glyphs' mean darkness) share a group. Latin ``A`` and Greek ``Α``
     are one drawing in many faces (the same input, sometimes two targets), and so are ``I`` and ``l`` in a sans
     face; a split by group never tests an input or a target that training has nearly seen. Groups are the connected
@@ -102,7 +103,7 @@ def homoglyph_groups(inputs: np.ndarray, targets: np.ndarray, tolerance: float) 
     n = len(inputs)
     groups = np.arange(n)
     near = np.zeros((n, n), bool)
-    for images in (inputs, targets):
+    for images in (inputs, *(targets if isinstance(targets, list) else [targets])):
         x = images.reshape(n, -1).astype(np.float32) / 255
         ink = (1 - x).mean(1)
         for i in range(n):

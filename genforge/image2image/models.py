@@ -57,8 +57,12 @@ def widths(size: int, filters: int, max_filters: int) -> list[int]:
 
 
 def build_unet(image_shape: tuple[int, int, int], *, filters: int = 64, max_filters: int = 512,
-               dropout: float = 0.5, dropout_blocks: int = 3, out_channels: int | None = None, seed: int = 0):
-    """The U-Net generator: ``(B, H, W, C)`` in [-1, 1] -> ``(B, H, W, out_channels)`` in [-1, 1].
+               dropout: float = 0.5, dropout_blocks: int = 3, out_channels: int | None = None, faces: int = 0,
+               face_embedding: int = 128, seed: int = 0):
+    """The U-Net generator: ``(B, H, W, C)`` in [-1, 1] -> ``(B, H, W, out_channels)`` in [-1, 1]; with ``faces``
+    > 0, zi2zi's conditional one: inputs ``[images, face]`` (``face`` an index ``(B,)`` < ``faces``), the face's
+    learned embedding of ``face_embedding`` values joined to the 1x1 bottleneck, so that one generator draws any of
+    the faces (Tian 2017, *zi2zi: Master Chinese Calligraphy with Conditional Adversarial Networks*).
 
     Encoder: a stride-2 4x4 convolution per width of :func:`widths` (batch normalisation except the first,
     LeakyReLU 0.2) down to 1x1; decoder: a stride-2 4x4 transposed convolution per encoder block but the last, in
@@ -73,11 +77,17 @@ def build_unet(image_shape: tuple[int, int, int], *, filters: int = 64, max_filt
     if h != w:
         raise ValueError(f"the U-Net takes square images, got {w}x{h}")
     sizes = widths(h, filters, max_filters)
-    x = inputs = keras.Input(image_shape)
+    x = image = keras.Input(image_shape)
     skips = []
     for i, width in enumerate(sizes):
         x = _down(x, width, batchnorm=i > 0, seed=seed + i)
         skips.append(x)
+    inputs = image
+    if faces:
+        face = keras.Input((), dtype="int32", name="face")
+        embedded = layers.Embedding(faces, face_embedding, embeddings_initializer=_init(seed + 300))(face)
+        x = layers.Concatenate()([x, layers.Reshape((1, 1, face_embedding))(embedded)])
+        inputs = [image, face]
     for i, (width, skip) in enumerate(zip(reversed(sizes[:-1]), reversed(skips[:-1]), strict=True)):
         x = _up(x, width, dropout if i < dropout_blocks else 0.0, seed=seed + 100 + i)
         x = layers.Concatenate()([x, skip])
@@ -112,8 +122,10 @@ class Pix2Pix(keras.Model):
     cross-entropy of real pairs (input, target) as 1 and generated pairs as 0 (the TensorFlow pix2pix tutorial's
     ``generator_loss`` and ``discriminator_loss``). Each has its own Adam (``compile(g_optimizer, d_optimizer)``).
 
-    Batches are ``(input, target)`` in [-1, 1]. Logs: ``loss`` (the L1 term, mean absolute error in [-1, 1] units:
-    what validation and early stopping watch, as for the L1-only baseline), ``gan_loss`` and ``d_loss``.
+    Batches are ``(input, target)`` in [-1, 1]; for a zi2zi generator the input is ``(images, face indices)`` and the
+    discriminator judges the image pairs alone (zi2zi's face classifier on the discriminator is not built). Logs:
+    ``loss`` (the L1 term, mean absolute error in [-1, 1] units: what validation and early stopping watch, as for
+    the L1-only baseline), ``gan_loss`` and ``d_loss``.
     """
 
     def __init__(self, generator, discriminator, *, l1_weight: float = 100.0, **kwargs):
@@ -137,10 +149,11 @@ class Pix2Pix(keras.Model):
         return self.generator(images, training=training)
 
     def _terms(self, batch, training: bool):
-        source, target = batch
+        source, target = batch  # source: the input images, or (images, face indices) for a zi2zi generator
+        image = source[0] if isinstance(source, list | tuple) else source
         output = self.generator(source, training=training)
-        real = self.discriminator([source, target], training=training)
-        fake = self.discriminator([source, output], training=training)
+        real = self.discriminator([image, target], training=training)
+        fake = self.discriminator([image, output], training=training)
         l1 = tf.reduce_mean(tf.abs(target - output))
         gan = self.bce(tf.ones_like(fake), fake)
         d_loss = self.bce(tf.ones_like(real), real) + self.bce(tf.zeros_like(fake), fake)

@@ -46,12 +46,15 @@ def image_from_base64(text: str, name: str = "image") -> np.ndarray:
     return decode_image(data, name)
 
 
-def predict_images(generator, spec: dict, images: list[np.ndarray], names: list[str]) -> np.ndarray:
-    """The outputs ``uint8 (N, H, W)`` of grayscale inputs ``images`` (each ``uint8 (H, W)``). The CLI and the
-    served model both answer through this function, so the same input gives the same output.
+def predict_images(generator, spec: dict, images: list[np.ndarray], names: list[str],
+                   face: str | None = None) -> np.ndarray:
+    """The outputs ``uint8 (N, H, W)`` of grayscale inputs ``images`` (each ``uint8 (H, W)``); a zi2zi generator
+    draws them in ``face`` (one of ``spec["faces"]``; None: its default face). The CLI and the served model both
+    answer through this function, so the same input gives the same output.
 
     Raises:
-        GenForgeError: an input of another size than the model's (named by ``names``: resize it first).
+        GenForgeError: an input of another size than the model's (named by ``names``: resize it first); a face
+            this model does not draw, or any face for a model of one face.
     """
     from genforge.image2image.training import translate
 
@@ -59,14 +62,35 @@ def predict_images(generator, spec: dict, images: list[np.ndarray], names: list[
     wrong = [f"{n} ({x.shape[1]}x{x.shape[0]})" for n, x in zip(names, images, strict=True) if x.shape != (h, w)]
     if wrong:
         raise GenForgeError(f"this model translates {w}x{h} images; resize these first: {', '.join(wrong[:10])}")
-    return translate(generator, np.stack(images)[..., None])[..., 0]
+    return translate(generator, np.stack(images)[..., None], faces=face_indices(spec, face, len(images)))[..., 0]
+
+
+def face_indices(spec: dict, face: str | None, n: int) -> np.ndarray | None:
+    """``n`` copies of the index of ``face`` among a zi2zi generator's faces (None: its default face); None for a
+    generator of one face.
+
+    Raises:
+        GenForgeError: a face this model does not draw (the message lists those it draws), or a face given to a
+            model of one face.
+    """
+    faces = spec.get("faces")
+    if not faces:
+        if face is not None:
+            raise GenForgeError(f"this model draws one face and takes no face (got {face!r}); a zi2zi generator "
+                                "(preprocess.target_faces) draws several")
+        return None
+    chosen = spec["default_face"] if face is None else face
+    if chosen not in faces:
+        raise GenForgeError(f"face {chosen!r} is not one this model draws; it draws {', '.join(faces)}")
+    return np.full(n, faces.index(chosen), np.int32)
 
 
 class Translator(mlflow.pyfunc.PythonModel):
     """Translates images with a generator folder written by the optimize stage (:mod:`genforge.image2image.store`).
 
-    Input: a DataFrame with a column ``image`` (per row, one base64 PNG). Output: one row per input row:
-    ``request`` (the input row) and ``image`` (the output, base64 PNG, grayscale).
+    Input: a DataFrame with a column ``image`` (per row, one base64 PNG); a zi2zi generator takes the param ``face``
+    (one of the faces it draws; its default face when absent). Output: one row per input row: ``request`` (the input
+    row) and ``image`` (the output, base64 PNG, grayscale).
     """
 
     def load_context(self, context):
@@ -79,7 +103,8 @@ class Translator(mlflow.pyfunc.PythonModel):
 
         Raises:
             MlflowException: (``INVALID_PARAMETER_VALUE``, HTTP 400 through ``mlflow models serve``) a missing
-                ``image`` column, or an image that does not decode or is of another size; the message names the row.
+                ``image`` column, an image that does not decode or is of another size (the message names the row),
+                or a face the model does not draw.
         """
         if "image" not in model_input.columns:
             raise _invalid(f"the input needs the column image (a base64 PNG per row); got the columns "
@@ -90,7 +115,7 @@ class Translator(mlflow.pyfunc.PythonModel):
         try:
             images = [image_from_base64(text, name) if isinstance(text, str) else _not_text(name)
                       for name, text in zip(names, model_input["image"], strict=True)]
-            out = predict_images(self.generator, self.spec, images, names)
+            out = predict_images(self.generator, self.spec, images, names, face=(params or {}).get("face"))
         except GenForgeError as e:
             raise _invalid(str(e)) from None
         return pd.DataFrame({"request": range(len(out)), "image": [png_base64(o) for o in out]})
@@ -107,13 +132,16 @@ def _invalid(message: str):
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def signature():
-    """A base64 PNG ``image`` in; ``request`` and the output ``image`` (base64 PNG) out."""
+def signature(spec: dict | None = None):
+    """A base64 PNG ``image`` in; ``request`` and the output ``image`` (base64 PNG) out; for a zi2zi generator
+    (``spec`` names ``faces``) the param ``face``, its default face by default."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+    faces = (spec or {}).get("faces")
     return ModelSignature(inputs=Schema([ColSpec("string", "image")]),
-                          outputs=Schema([ColSpec("long", "request"), ColSpec("string", "image")]))
+                          outputs=Schema([ColSpec("long", "request"), ColSpec("string", "image")]),
+                          params=ParamSchema([ParamSpec("face", "string", spec["default_face"])]) if faces else None)
 
 
 def log_translator(run_id: str, model_dir: Path, registered_name: str) -> int:
@@ -130,6 +158,6 @@ def log_translator(run_id: str, model_dir: Path, registered_name: str) -> int:
         for name in (GENERATOR, SPEC):
             shutil.copy2(Path(model_dir) / name, Path(tmp) / name)
         return tracking.log_model(run_id, python_model=Path(__file__).with_name("pyfunc_model.py"),
-                                  artifacts={"generator": tmp}, signature=signature(),
+                                  artifacts={"generator": tmp}, signature=signature(spec),
                                   pip_requirements=requirements, registered_name=registered_name,
                                   modality="image2image", input_example=pd.DataFrame({"image": [png_base64(blank)]}))

@@ -25,7 +25,15 @@ from genforge.image2image.metrics import copy_share, pair_scores, paired_differe
 from genforge.image2image.pictures import triplets
 from genforge.image2image.pyfunc import png_base64
 from genforge.image2image.store import BASELINE, GENERATOR, load_generator
-from genforge.image2image.training import DOMAIN, DOMAIN_LABELS, load_split, translate
+from genforge.image2image.training import (
+    DOMAIN,
+    DOMAIN_LABELS,
+    load_faces,
+    load_split,
+    model_inputs,
+    target_faces,
+    translate,
+)
 
 SAMPLES_JSON = "samples.json"  # in paths.metrics: the best, median and worst test triplets (PNG, base64)
 
@@ -63,24 +71,28 @@ def evaluate(job: Job) -> dict:
     cfg, folder, processed = job.evaluate, Path(job.paths.optimized), Path(job.paths.processed)
     generator, _ = load_generator(folder)
     x, y = load_split(processed, "test", job.name)
+    faces = load_faces(processed, "test")  # zi2zi: each pair's target face
     train_targets = load_split(processed, "train", job.name)[1]
     features, feature_net = _feature_net(job, processed, y)
     start = time.perf_counter()
-    outputs = translate(generator, x)
+    outputs = translate(generator, x, faces=faces)
     seconds = time.perf_counter() - start
     result, per_pair = _scored(outputs, y, train_targets, features, cfg.kid_subsets)
+    if faces is not None:
+        result["per_face"] = {name: {k: float(v[faces == i].mean()) for k, v in per_pair.items()}
+                              for i, name in enumerate(target_faces(processed))}
     identity, _ = _scored(x, y, train_targets, features, cfg.kid_subsets)
     result = {"pairs": len(x), **result, "baselines": {"identity": identity}, "feature_net": feature_net}
     if (folder / BASELINE).is_file():
         baseline, _ = load_generator(folder, BASELINE)
-        result["baselines"]["unet_l1"], baseline_pairs = _scored(translate(baseline, x), y, train_targets, features,
-                                                                 cfg.kid_subsets)
+        result["baselines"]["unet_l1"], baseline_pairs = _scored(translate(baseline, x, faces=faces), y,
+                                                                 train_targets, features, cfg.kid_subsets)
         if len(x) > 1:
             result["versus_unet_l1"] = {k: paired_difference(per_pair[k], baseline_pairs[k]) for k in ("l1", "ssim")}
     result["l1_ratio_identity"] = result["l1"] / identity["l1"]
     result["ssim_gain_identity"] = result["ssim"] - identity["ssim"]
-    result["stability"] = _stability(job, generator, x[:4])
-    result["efficiency"] = _efficiency(job, folder, generator, x, len(x) / seconds)
+    result["stability"] = _stability(job, generator, x[:4], None if faces is None else faces[:4])
+    result["efficiency"] = _efficiency(job, folder, generator, (x, faces), len(x) / seconds)
     result["gate"] = check_gate(tracking.flatten(result), cfg.gate)
     samples = _write(job, result, x, outputs, y, per_pair["ssim"])
     _log(job, folder, result, samples)
@@ -100,28 +112,31 @@ def _feature_net(job: Job, processed: Path, targets: np.ndarray):
     return (model, embed(model, targets)), record
 
 
-def _stability(job: Job, generator, inputs: np.ndarray) -> dict:
+def _stability(job: Job, generator, inputs: np.ndarray, faces: np.ndarray | None) -> dict:
     """Non-finite training losses, and whether the same inputs give the same outputs twice."""
     with open(Path(job.paths.metrics) / "train_steps.csv", newline="") as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
-    again = [translate(generator, inputs) for _ in range(2)]
+    again = [translate(generator, inputs, faces=faces) for _ in range(2)]
     return {"nonfinite_losses": nonfinite_count(losses), "training_steps": len(losses),
             "same_input_identical": bool(np.array_equal(*again))}
 
 
-def _efficiency(job: Job, folder: Path, generator, inputs: np.ndarray, images_per_second: float) -> dict:
+def _efficiency(job: Job, folder: Path, generator, test: tuple, images_per_second: float) -> dict:
     """Parameters, file size, training speed, translation speed (images/s over the test set; latency per image at
-    batch 1 and ``evaluate.speed_batch``: median and 95th percentile of ``evaluate.latency_runs`` runs)."""
+    batch 1 and ``evaluate.speed_batch``: median and 95th percentile of ``evaluate.latency_runs`` runs); ``test``:
+    the test inputs and their faces (None but for zi2zi)."""
+    inputs, faces = test
     train_summary = read_json(Path(job.paths.metrics) / "train.json")
     out = {"parameters": int(generator.count_params()), "model_file_bytes": (folder / GENERATOR).stat().st_size,
            "train_pairs_per_second": train_summary.get("pairs_per_second", 0.0),
            "train_peak_rss_mib": train_summary.get("peak_rss_mib", 0.0), "images_per_second": images_per_second}
     for batch in (1, job.evaluate.speed_batch):
-        rows = inputs[np.resize(np.arange(len(inputs)), batch)]
+        rows = np.resize(np.arange(len(inputs)), batch)
+        batch_inputs = model_inputs(inputs[rows], None if faces is None else faces[rows])
         times = []
         for _ in range(job.evaluate.latency_runs):
             start = time.perf_counter()
-            generator(rows.astype(np.float32) / 127.5 - 1, training=False)
+            generator(batch_inputs, training=False)
             times.append((time.perf_counter() - start) * 1000 / batch)
         out.update({f"batch_{batch}_ms_per_image_p50": percentile(times, 50),
                     f"batch_{batch}_ms_per_image_p95": percentile(times, 95)})

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from genforge.core.config import Job
 from genforge.core.efficiency import percentile
 from genforge.core.files import atomic_path
@@ -21,7 +19,7 @@ from genforge.core.variants import write_variants
 from genforge.image2image.metrics import pair_scores
 from genforge.image2image.quantize import load_int8, save_int8
 from genforge.image2image.store import GENERATOR, INT8, load_generator
-from genforge.image2image.training import load_split, training_dataset, translate
+from genforge.image2image.training import load_pairs, model_inputs, training_dataset, translate
 
 LITERT_FOLDER = "litert"  # in paths.optimized: generator_<kind>.tflite per optimize.litert kind
 COLUMNS = ("variant", "file", "size_bytes", "latency_ms_p50", "l1", "ssim", "ssim_change", "size_ratio", "speedup",
@@ -40,8 +38,9 @@ def _pruned(job: Job, generator):
     pruned.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=train_cfg.beta_1),
                    loss="mean_absolute_error")
     first = train_cfg.epochs * train_cfg.steps_per_epoch  # batches after every step the train stage drew
-    data = training_dataset(*load_split(job.paths.processed, "train", job.name), train_cfg, seed=job.seed,
-                            start_step=first, stop_step=first + cfg.steps)
+    x, y, *faces = load_pairs(job.paths.processed, "train", job.name)
+    data = training_dataset(x, y, train_cfg, seed=job.seed, start_step=first, stop_step=first + cfg.steps,
+                            faces=faces[0] if faces else None)
     pruned.fit(data, epochs=1, steps_per_epoch=cfg.steps, verbose=1 if sys.stdout.isatty() else 2,
                callbacks=[pruning_callback(target=cfg.sparsity, schedule_steps=cfg.schedule_steps,
                                            frequency=cfg.frequency, power=cfg.power)])
@@ -61,14 +60,17 @@ def _without_optimizer(model):
 
 def _measure(job: Job, variant: str, path: Path, generator, test: tuple) -> dict:
     """The row of one variant: its file's size, its batch-1 latency (median of ``evaluate.latency_runs`` calls, ms)
-    and the mean L1 and SSIM of its test outputs. ``generator`` is a Keras model or a LiteRT network."""
-    x, y = test
-    scores = pair_scores(translate(generator, x), y)
+    and the mean L1 and SSIM of its test outputs. ``generator`` is a Keras model or a LiteRT network; ``test`` is
+    :func:`~genforge.image2image.training.load_pairs`'s."""
+    x, y, *faces = test
+    faces = faces[0] if faces else None
+    scores = pair_scores(translate(generator, x, faces=faces), y)
     run = (lambda b: generator(b, training=False)) if hasattr(generator, "predict") else generator
+    first = model_inputs(x[:1], None if faces is None else faces[:1])
     times = []
     for _ in range(job.evaluate.latency_runs):
         start = time.perf_counter()
-        run(x[:1].astype(np.float32) / 127.5 - 1)
+        run(first)
         times.append((time.perf_counter() - start) * 1000)
     return {"variant": variant, "file": path.name, "size_bytes": path.stat().st_size,
             "latency_ms_p50": percentile(times, 50), "l1": float(scores["l1"].mean()),
@@ -91,7 +93,7 @@ def optimize(job: Job) -> dict:
     cfg = job.optimize
     trained = Path(job.paths.trained)
     generator, _ = load_generator(trained)
-    test = load_split(job.paths.processed, "test", job.name)
+    test = load_pairs(job.paths.processed, "test", job.name)
     result = {"method": cfg.method, "pairs": len(test[0]), "prune": {"sparsity_target": cfg.prune.sparsity}}
     with atomic_path(job.paths.optimized, is_dir=True) as tmp:
         shutil.copytree(trained, tmp, dirs_exist_ok=True)

@@ -22,7 +22,7 @@ from genforge.image2image.glyphs import (
     split_groups,
 )
 from genforge.image2image.pairs import paired_folder
-from genforge.image2image.training import DATASET, DOMAIN, DOMAIN_LABELS, SPLITS
+from genforge.image2image.training import DATASET, DOMAIN, DOMAIN_LABELS, FACES, SPLITS
 
 
 def _source_folder(job: Job) -> Path:
@@ -36,31 +36,38 @@ def _source_folder(job: Job) -> Path:
 
 
 def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
-    """Every character of ``preprocess.scripts`` that both faces have, split by homoglyph group; the domain images:
-    the training characters in every face of the source that has them all, labelled by face."""
+    """Every character of ``preprocess.scripts`` that the source face and every target face have, split by
+    homoglyph group; with ``target_faces`` (zi2zi) each character once per target face, its face index beside it;
+    the domain images: the training characters in every face of the source that has them all, labelled by face."""
     cfg = job.preprocess
-    source, target = find_face(folder, cfg.source_face), find_face(folder, cfg.target_face)
-    shared = font_characters(source) & font_characters(target)
+    names = cfg.target_faces or [cfg.target_face]
+    source, targets = find_face(folder, cfg.source_face), [find_face(folder, name) for name in names]
+    shared = font_characters(source).intersection(*(font_characters(t) for t in targets))
     chars = [c for c in script_characters(cfg.scripts) if c in shared]
     x = render(source, chars, size=cfg.size, point_size=cfg.point_size)
-    y = render(target, chars, size=cfg.size, point_size=cfg.point_size)
-    inked = (x < 255).any(axis=(1, 2)) & (y < 255).any(axis=(1, 2))  # a blank glyph teaches nothing
-    chars, x, y = [c for c, k in zip(chars, inked, strict=True) if k], x[inked], y[inked]
-    groups = homoglyph_groups(x, y, cfg.homoglyph_tolerance)
+    ys = [render(target, chars, size=cfg.size, point_size=cfg.point_size) for target in targets]
+    inked = np.all([(a < 255).any(axis=(1, 2)) for a in (x, *ys)], axis=0)  # a blank glyph teaches nothing
+    chars, x, ys = [c for c, k in zip(chars, inked, strict=True) if k], x[inked], [y[inked] for y in ys]
+    groups = homoglyph_groups(x, ys, cfg.homoglyph_tolerance)
     index = split_groups(groups, cfg.val_fraction, cfg.test_fraction, job.seed)
     train_chars = [chars[i] for i in index["train"]]
-    domain, labels, names = [], [], []
+    domain, labels, domain_names = [], [], []
     for face in faces(folder):
         if set(train_chars) <= font_characters(face):
             domain.append(render(face, train_chars, size=cfg.size, point_size=cfg.point_size))
-            labels.append(np.full(len(train_chars), len(names)))
-            names.append(face.stem)
-    arrays = {f"{split}_{side}": a[index[split], ..., None] for split in index for side, a in (("input", x),
-                                                                                             ("target", y))}
+            labels.append(np.full(len(train_chars), len(domain_names)))
+            domain_names.append(face.stem)
+    arrays = {}
+    for split, rows in index.items():  # face-major: every character in the first target face, then the next
+        arrays[f"{split}_input"] = np.concatenate([x[rows]] * len(ys))[..., None]
+        arrays[f"{split}_target"] = np.concatenate([y[rows] for y in ys])[..., None]
+        if cfg.target_faces:
+            arrays[f"{split}_{FACES}"] = np.repeat(np.arange(len(ys), dtype=np.int32), len(rows))
     arrays[DOMAIN], arrays[DOMAIN_LABELS] = np.concatenate(domain)[..., None], np.concatenate(labels)
     details = {"characters": {s: "".join(chr(chars[i]) for i in index[s]) for s in index},
                "shared_characters": len(chars), "homoglyphs_merged": len(chars) - len(np.unique(groups)),
-               "domain_faces": names}
+               "domain_faces": domain_names,
+               **({"target_faces": names, "default_face": cfg.target_face} if cfg.target_faces else {})}
     return arrays, details
 
 
@@ -75,10 +82,12 @@ def _folder(job: Job, folder: Path) -> tuple[dict, dict]:
 
 def preprocess(job: Job) -> dict:
     """Write ``paths.processed/{train,val,test}_{input,target}.npy`` (``uint8 (N, size, size, 1)``, black on
-    white), for glyphs ``domain.npy`` and ``domain_labels.npy`` (the training characters in every face, labelled by
-    face), ``dataset.json``; and ``paths.metrics/preprocess.json``.
+    white; with ``target_faces`` also ``{split}_face.npy``, ``int32 (N,)``, the index of each pair's target face in
+    dataset.json's ``target_faces``), for glyphs ``domain.npy`` and ``domain_labels.npy`` (the training characters
+    in every face, labelled by face), ``dataset.json``; and ``paths.metrics/preprocess.json``.
 
-    Glyphs: the characters of ``preprocess.scripts`` that both ``source_face`` and ``target_face`` have, rendered
+    Glyphs: the characters of ``preprocess.scripts`` that ``source_face`` and ``target_face`` (with
+    ``target_faces``, every one of them: zi2zi's one generator for several faces) have, rendered
     (:func:`genforge.image2image.glyphs.render`), blank glyphs dropped, split by character: whole homoglyph groups
     go to one split (:func:`~genforge.image2image.glyphs.split_groups` with ``seed``), so the test characters are
     never seen in training in any face. Folder: the pairs of ``input_folder`` and ``target_folder``, split by name.

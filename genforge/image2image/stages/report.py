@@ -25,7 +25,9 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     except GenForgeError:
         tags, links = {}, {}
     cfg, pre = job.train, job.preprocess
-    data = (f"{pre.source_face} -> {pre.target_face} glyphs" if pre.format == "glyphs" else "paired folders")
+    faces = (f"any of {', '.join(pre.target_faces)} (zi2zi: a target-face embedding of {cfg.face_embedding})"
+             if pre.target_faces else pre.target_face)
+    data = f"{pre.source_face} -> {faces} glyphs" if pre.format == "glyphs" else "paired folders"
     rows = [["generator", job.name],
             ["architecture", f"{cfg.arch}: U-Net from {cfg.filters} to {cfg.max_filters} filters"
                              + (f", PatchGAN of {cfg.disc_layers} stride-2 layers, L1 weight {cfg.l1_weight}"
@@ -53,6 +55,14 @@ def _versus(paired: dict) -> str:
             + html_table(["score", "mean of model - unet_l1", "standard error", "pairs above", "pairs below"], rows))
 
 
+def _per_face(per_face: dict) -> str:
+    if not per_face:
+        return ""
+    return ("<p>The model's scores per target face (zi2zi: one generator, a face embedding choosing the face):</p>"
+            + html_table(["face", "L1", "PSNR (dB)", "SSIM"],
+                         [[face, s["l1"], s["psnr"], s["ssim"]] for face, s in per_face.items()]))
+
+
 def report_page(job: Job, registration: dict, title: str) -> str:
     """The HTML page of image-to-image generator ``job`` from ``paths.metrics``: the best, median and worst test
     triplets (input | output | target), the scores beside the baselines, stability, efficiency, the optimize
@@ -77,6 +87,7 @@ def report_page(job: Job, registration: dict, title: str) -> str:
         "features; copy share: outputs nearer a training target than their own.</p>",
         html_table(["predictor", *keys], rows),
         _versus(evaluation.get("versus_unet_l1") or {}),
+        _per_face(evaluation.get("per_face") or {}),
         _feature_note(evaluation.get("feature_net") or {}),
         "<h2>Stability</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
         "<h2>Efficiency</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),

@@ -21,7 +21,7 @@ from genforge.core.runs import training_run
 from genforge.core.trainer import is_chief, set_threads
 from genforge.image2image.pictures import triplets
 from genforge.image2image.store import BASELINE, save_generator
-from genforge.image2image.training import DATASET, fit_translator, generator_of, load_split, spec, translate
+from genforge.image2image.training import DATASET, fit_translator, generator_of, load_pairs, spec, translate
 
 
 def _fit(job: Job, cfg, train, val, checkpoint: Path, callbacks: list) -> tuple[object, dict, object]:
@@ -31,7 +31,9 @@ def _fit(job: Job, cfg, train, val, checkpoint: Path, callbacks: list) -> tuple[
         GenForgeError: a training loss became NaN or infinite.
     """
     start = time.perf_counter()
-    model, state = fit_translator(cfg, train, val, seed=job.seed, callbacks=callbacks, checkpoint=checkpoint)
+    faces = len(read_json(Path(job.paths.processed) / DATASET).get("target_faces", []))
+    model, state = fit_translator(cfg, train, val, seed=job.seed, callbacks=callbacks, checkpoint=checkpoint,
+                                  faces=faces)
     seconds = time.perf_counter() - start
     bad = [loss for _, loss in state.step_losses if not math.isfinite(loss)]
     if bad:
@@ -67,7 +69,7 @@ def train(job: Job) -> dict:
         raise GenForgeError("TF_CONFIG makes this process a non-chief worker, which must not write the stage's "
                             "outputs; image-to-image generators train on one machine")
     processed = Path(job.paths.processed)
-    train_data, val = load_split(processed, "train", job.name), load_split(processed, "val", job.name)
+    train_data, val = load_pairs(processed, "train", job.name), load_pairs(processed, "val", job.name)
     data_md5 = md5_file(processed / "train_target.npy")
     fingerprint = hashlib.sha256(json.dumps([job.seed, cfg.model_dump(), data_md5]).encode()).hexdigest()[:16]
     dataset = read_json(processed / DATASET)  # how the pairs were made (not the preprocess params: not declared)
@@ -80,17 +82,20 @@ def train(job: Job) -> dict:
                                    f"stage `train@{job.name}`.",
             **({"prefect.flow_run_id": os.environ["GENFORGE_FLOW_RUN_ID"]} if "GENFORGE_FLOW_RUN_ID" in os.environ
                else {})}
-    shown = (val[0][:cfg.sample_pairs], val[1][:cfg.sample_pairs])
+    # the first validation pairs; a zi2zi generator's spread over its faces (its pairs are face-major)
+    stride = max(1, len(val[0]) // cfg.sample_pairs) if len(val) > 2 and cfg.sample_pairs else 1  # noqa: PLR2004
+    shown = [a[::stride][:cfg.sample_pairs] for a in val]
     checkpoint = Path(job.paths.checkpoints) / fingerprint
     with training_run(checkpoint, job.experiment, params, tags) as run_id:
         tracking.log_datasets(run_id, {"training": processed / "train_target.npy",
                                        "validation": processed / "val_target.npy"}, job.name)
         logger = tracking.epoch_logger(run_id, image_fn=(lambda m: triplets(
-            shown[0], translate(generator_of(m), shown[0]), shown[1])) if len(shown[0]) else None)
+            shown[0], translate(generator_of(m), shown[0], faces=shown[2] if len(shown) > 2 else None),  # noqa: PLR2004
+            shown[1])) if len(shown[0]) else None)
         generator, summary, state = _fit(job, cfg, train_data, val, checkpoint, [logger])
         baseline = _fit(job, cfg.model_copy(update={"arch": "unet_l1"}), train_data, val,
                         Path(f"{checkpoint}-baseline"), []) if cfg.baseline else None
-        _write_outputs(job, run_id, generator, summary, state, baseline)
+        _write_outputs(job, run_id, generator, summary, state, baseline, dataset)
         epoch_samples_plot(logger.drawn, Path(job.paths.metrics) / "train_samples.png",
                            empty="no triplets: train.sample_pairs is 0")
         tracking.log_artifact(run_id, Path(job.paths.metrics) / "train_samples.png", "plots")
@@ -100,9 +105,9 @@ def train(job: Job) -> dict:
     return {"run_id": run_id, **{k: summary[k] for k in ("epochs", "steps", "val_loss", "seconds")}}
 
 
-def _write_outputs(job: Job, run_id: str, generator, summary: dict, state, baseline) -> None:
+def _write_outputs(job: Job, run_id: str, generator, summary: dict, state, baseline, dataset: dict) -> None:
     metrics_dir = Path(job.paths.metrics)
-    model_spec = spec(job.train, generator.input_shape[1:])
+    model_spec = spec(job.train, generator.inputs[0].shape[1:], dataset)
     with atomic_path(job.paths.trained, is_dir=True) as tmp:
         save_generator(tmp, generator, model_spec)
         if baseline:
