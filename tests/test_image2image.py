@@ -380,7 +380,7 @@ def test_a_zi2zi_generator_gets_every_character_in_each_target_face_split_by_cha
         assert len(x) == len(y) == 2 * n and faces.tolist() == [0] * n + [1] * n  # face-major
         assert np.array_equal(x[:n], x[n:]) and not np.array_equal(y[:n], y[n:])  # one input, two faces
     assert not set(dataset["characters"]["test"]) & set(dataset["characters"]["train"])
-    params["generators"][NAME]["preprocess"]["target_faces"] = ["DejaVuSans-Bold"]  # without target_face
+    params["generators"][NAME]["preprocess"]["target_faces"] = ["DejaVuSans-Bold", "DejaVuSans"]  # not target_face
     write_params(project, params)
     with pytest.raises(GenForgeError, match=r"must hold target_face \(DejaVuSerif-Bold\)"):
         load_params(project / "params.yaml")
@@ -461,3 +461,53 @@ def test_the_served_zi2zi_model_and_the_cli_take_a_face(zi2zi_translator, tmp_pa
     images = np.stack([image] * 3)[..., None]
     got = translate(LiteRTNetwork(path), images, batch_size=2, faces=faces).astype(int)
     assert np.abs(got - translate(generator, images, faces=faces).astype(int)).max() <= 1
+
+
+def test_face_indices_and_a_spec_that_does_not_fit_the_generator_are_refused(zi2zi_translator, saved_translator,
+                                                                             tmp_path):
+    import shutil
+
+    from genforge.image2image.store import SPEC, load_generator
+    from genforge.image2image.training import translate
+
+    folder, _, generator, spec = zi2zi_translator
+    x = np.zeros((3, *SHAPE), np.uint8)
+    for faces, message in ((np.array([0, -1, 1]), r"must lie in 0..1; got -1..1"),
+                           (np.array([0, 2, 1]), r"must lie in 0..1; got 0..2"),
+                           (np.array([0.0, 1.0, 1.7]), "one integer index per image: 3 of them; got float64"),
+                           (np.array([0, 1]), r"3 of them; got int64 \(2,\)"),
+                           (None, "this generator draws 2 faces: give each image's face index")):
+        with pytest.raises(GenForgeError, match=message):
+            translate(generator, x, faces=faces)
+    with pytest.raises(GenForgeError, match="draws one face and takes no face indices"):
+        translate(saved_translator[1], x, faces=np.zeros(3, np.int32))
+    assert translate(generator, x[:0], faces=np.zeros(0, np.int32)).shape == (0, *SHAPE)  # no images, no outputs
+    for i, (change, message) in enumerate((({"faces": ["A", "B", "C"]}, "it lists 3 faces, the generator draws 2"),
+                            ({"default_face": None}, r"its default_face None is not among its faces \['A', 'B'\]"),
+                            ({"faces": None}, "it lists 0 faces, the generator draws 2"))):
+        copy = tmp_path / f"copy{i}"
+        shutil.copytree(folder, copy)
+        (copy / SPEC).write_text(json.dumps({**spec, **change}))
+        with pytest.raises(GenForgeError, match=f"spec.json does not fit the generator beside it: {message}"):
+            load_generator(copy)
+    with pytest.raises(GenForgeError, match=r"finite scores; pairs \[1\] are not"):
+        paired_difference(np.array([0.1, np.nan, 0.3]), np.array([0.1, 0.2, 0.2]))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"target_faces": ["NimbusRoman-Bold"]}, "needs two or more face names"),
+    ({"target_faces": ["NimbusRoman-Bold", " C059-Roman"]}, "without surrounding spaces"),
+    ({"target_faces": ["NimbusRoman-Bold", "nimbusroman-bold"]}, "names a face twice"),
+    ({"target_faces": ["NimbusRoman-Bold", "C059-Roman"], "format": "folder"}, "is for format glyphs"),
+])
+def test_target_faces_that_cannot_work_are_refused_by_name(tmp_path, change, message):
+    import yaml
+    from conftest import REPO
+
+    from genforge.core.config import load_params
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generators"][NAME]["preprocess"].update(change)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(GenForgeError, match=message):
+        load_params(tmp_path / "params.yaml")

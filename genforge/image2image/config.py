@@ -37,12 +37,22 @@ class Preprocess(Section):
             raise ValueError(f"preprocess.size ({self.size}) must be a power of two: the U-Net halves it to 1x1")
         if self.format == "glyphs" and not (self.source_face and self.target_face and self.scripts):
             raise ValueError("preprocess.format glyphs needs source_face, target_face and scripts")
-        if self.target_faces and (self.format != "glyphs" or self.target_face not in self.target_faces):
-            raise ValueError(f"preprocess.target_faces ({', '.join(self.target_faces)}) is for format glyphs and must "
-                             f"hold target_face ({self.target_face or 'none'}), the face of requests that name none")
-        if len(set(self.target_faces)) != len(self.target_faces):
-            raise ValueError(f"preprocess.target_faces names a face twice: {', '.join(self.target_faces)}")
+        if self.target_faces:
+            self._check_target_faces()
         return self
+
+    def _check_target_faces(self) -> None:
+        faces = self.target_faces
+        if self.format != "glyphs":
+            raise ValueError(f"preprocess.target_faces is for format glyphs (got format {self.format}); remove it")
+        if len(faces) < 2 or any(not f.strip() or f != f.strip() for f in faces):  # noqa: PLR2004
+            raise ValueError(f"preprocess.target_faces needs two or more face names without surrounding spaces "
+                             f"(got {faces}); for one face, set target_face and leave target_faces []")
+        if self.target_face not in faces:
+            raise ValueError(f"preprocess.target_faces ({', '.join(faces)}) must hold target_face "
+                             f"({self.target_face or 'none'}), the face of requests that name none")
+        if len({f.lower() for f in faces}) != len(faces):
+            raise ValueError(f"preprocess.target_faces names a face twice: {', '.join(faces)}")
 
 
 class Train(Section):

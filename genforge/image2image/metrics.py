@@ -38,12 +38,18 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict:
     (-0.0333, 0.0882, 1, 1, 1)
 
     Raises:
-        GenForgeError: the shapes differ, or fewer than 2 pairs.
+        GenForgeError: the shapes differ, fewer than 2 pairs, or a score that is not a finite real number.
     """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    try:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    except (TypeError, ValueError) as e:
+        raise GenForgeError(f"a paired difference takes real scores: {e}") from None
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:  # noqa: PLR2004
         raise GenForgeError(f"a paired difference takes two score arrays of one shape (N,), N >= 2; got {a.shape} "
                             f"and {b.shape}")
+    bad = np.flatnonzero(~(np.isfinite(a) & np.isfinite(b)))
+    if len(bad):
+        raise GenForgeError(f"a paired difference takes finite scores; pairs {bad[:10].tolist()} are not")
     d = a - b
     return {"mean": float(d.mean()), "standard_error": float(d.std(ddof=1) / np.sqrt(len(d))),
             "above": int((d > 0).sum()), "below": int((d < 0).sum()), "equal": int((d == 0).sum())}

@@ -23,7 +23,8 @@ def load_generator(folder: str | Path, file: str = GENERATOR) -> tuple[object, d
     """``(generator, spec)`` of a generator folder (``file``: :data:`GENERATOR` or :data:`BASELINE`).
 
     Raises:
-        GenForgeError: the folder, its spec or the model file is missing or unreadable (named).
+        GenForgeError: the folder, its spec or the model file is missing or unreadable (named), or the spec does
+            not fit the model (:func:`check_spec`).
     """
     import keras
 
@@ -33,6 +34,27 @@ def load_generator(folder: str | Path, file: str = GENERATOR) -> tuple[object, d
     if not path.is_file():
         raise GenForgeError(f"{path}: the model is missing; re-run the train and optimize stages")
     try:
-        return keras.saving.load_model(path, compile=False), spec
+        generator = keras.saving.load_model(path, compile=False)
     except (OSError, ValueError) as e:
         raise GenForgeError(f"{path}: cannot load the Keras model ({e}); re-run the train stage") from e
+    check_spec(generator, spec, folder / SPEC)
+    return generator, spec
+
+
+def face_count(generator) -> int:
+    """The target faces a zi2zi generator's embedding holds; 0 for a generator of one face (one input)."""
+    tables = [layer for layer in generator.layers if type(layer).__name__ == "Embedding"]
+    return int(tables[0].input_dim) if tables and len(generator.inputs) > 1 else 0
+
+
+def check_spec(generator, spec: dict, path: Path) -> None:
+    """Raises:
+        GenForgeError: ``spec`` (read from ``path``) does not fit ``generator``: a zi2zi spec's ``faces`` are not as
+            many as the generator's face embedding holds, its ``default_face`` is missing or not among them, or a
+            spec names faces for a generator of one face, or none for a zi2zi generator. Re-run the train stage."""
+    faces, count = spec.get("faces") or [], face_count(generator)
+    problem = (f"it lists {len(faces)} faces, the generator draws {count}" if len(faces) != count else
+               f"its default_face {spec.get('default_face')!r} is not among its faces {faces}"
+               if faces and spec.get("default_face") not in faces else "")
+    if problem:
+        raise GenForgeError(f"{path} does not fit the generator beside it: {problem}; re-run the train stage")

@@ -149,13 +149,40 @@ def translate(generator, images: np.ndarray, batch_size: int = 64, faces: np.nda
     generator draws input i in face ``faces[i]``.
 
     ``generator`` is a Keras model, or a callable of ``float32 (B, H, W, C)`` batches in [-1, 1] (and faces) such as
-    :class:`genforge.core.litert.LiteRTNetwork`, run on ``batch_size`` inputs at a time."""
+    :class:`genforge.core.litert.LiteRTNetwork`, run on ``batch_size`` inputs at a time. No images give no outputs.
+
+    Raises:
+        GenForgeError: ``faces`` is not one integer index per image within the faces of a Keras generator, or is
+            given to a generator of one face, or missing for a zi2zi one.
+    """
+    _check_faces(generator, len(images), faces)
+    if len(images) == 0:
+        return np.zeros(images.shape, np.uint8)
     x = model_inputs(images, faces)
     if hasattr(generator, "predict"):
         return to_uint8(generator.predict(x, batch_size=batch_size, verbose=0))
     parts = x if isinstance(x, list) else [x]
     return to_uint8(np.concatenate([generator([p[i:i + batch_size] for p in parts] if len(parts) > 1 else
                                               parts[0][i:i + batch_size]) for i in range(0, len(images), batch_size)]))
+
+
+def _check_faces(generator, n: int, faces) -> None:
+    from genforge.image2image.store import face_count
+
+    count = face_count(generator) if hasattr(generator, "layers") else None  # None: a LiteRT network, unknown
+    if faces is None:
+        if count:
+            raise GenForgeError(f"this generator draws {count} faces: give each image's face index")
+        return
+    faces = np.asarray(faces)
+    if count == 0:
+        raise GenForgeError("this generator draws one face and takes no face indices")
+    if faces.shape != (n,) or not np.issubdtype(faces.dtype, np.integer):
+        raise GenForgeError(f"faces must be one integer index per image: {n} of them; got {faces.dtype} "
+                            f"{faces.shape}")
+    if n and (faces.min() < 0 or (count and faces.max() >= count)):
+        limit = f"0..{count - 1}" if count else "0 and up"
+        raise GenForgeError(f"face indices must lie in {limit}; got {faces.min()}..{faces.max()}")
 
 
 def spec(cfg: Train, image_shape, dataset: dict | None = None) -> dict:
