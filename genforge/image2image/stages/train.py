@@ -24,14 +24,15 @@ from genforge.image2image.store import BASELINE, save_generator
 from genforge.image2image.training import DATASET, fit_translator, generator_of, load_pairs, spec, translate
 
 
-def _fit(job: Job, cfg, train, val, checkpoint: Path, callbacks: list) -> tuple[object, dict, object]:
-    """Fit ``cfg``'s model; its generator, a summary and the training state.
+def _fit(job: Job, cfg, data: tuple, checkpoint: Path, callbacks: list) -> tuple[object, dict, object]:
+    """Fit ``cfg``'s model on ``data`` (the train and val pairs, and the number of target faces: 0 but for zi2zi);
+    its generator, a summary and the training state.
 
     Raises:
         GenForgeError: a training loss became NaN or infinite.
     """
+    train, val, faces = data
     start = time.perf_counter()
-    faces = len(read_json(Path(job.paths.processed) / DATASET).get("target_faces", []))
     model, state = fit_translator(cfg, train, val, seed=job.seed, callbacks=callbacks, checkpoint=checkpoint,
                                   faces=faces)
     seconds = time.perf_counter() - start
@@ -92,9 +93,10 @@ def train(job: Job) -> dict:
         logger = tracking.epoch_logger(run_id, image_fn=(lambda m: triplets(
             shown[0], translate(generator_of(m), shown[0], faces=shown[2] if len(shown) > 2 else None),  # noqa: PLR2004
             shown[1])) if len(shown[0]) else None)
-        generator, summary, state = _fit(job, cfg, train_data, val, checkpoint, [logger])
-        baseline = _fit(job, cfg.model_copy(update={"arch": "unet_l1"}), train_data, val,
-                        Path(f"{checkpoint}-baseline"), []) if cfg.baseline else None
+        data = (train_data, val, len(dataset.get("target_faces", [])))
+        generator, summary, state = _fit(job, cfg, data, checkpoint, [logger])
+        baseline = _fit(job, cfg.model_copy(update={"arch": "unet_l1"}), data, Path(f"{checkpoint}-baseline"),
+                        []) if cfg.baseline else None
         _write_outputs(job, run_id, generator, summary, state, baseline, dataset)
         epoch_samples_plot(logger.drawn, Path(job.paths.metrics) / "train_samples.png",
                            empty="no triplets: train.sample_pairs is 0")
