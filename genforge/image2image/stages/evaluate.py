@@ -1,5 +1,5 @@
-"""evaluate: translate the test pairs (characters never seen in training) and score the outputs against their
-targets (L1, PSNR, SSIM; FID and KID on the target domain's feature network; the share that copies a training
+"""evaluate: translate the test pairs (characters or drawings never seen in training) and score the outputs against
+their targets (L1, PSNR, SSIM; FID and KID on the target domain's feature network; the share that copies a training
 target) beside the identity and L1-only U-Net baselines; stability, efficiency and the promotion gate."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from genforge.image2image.pictures import triplets
 from genforge.image2image.pyfunc import png_base64
 from genforge.image2image.store import BASELINE, GENERATOR, load_generator
 from genforge.image2image.training import (
+    DATASET,
     DOMAIN,
     DOMAIN_LABELS,
     load_faces,
@@ -61,8 +62,8 @@ def evaluate(job: Job) -> dict:
     ``efficiency`` and ``gate`` (:func:`genforge.core.gate.check_gate` against ``evaluate.gate``); with the
     baseline, ``versus_unet_l1``: the paired difference of L1 and SSIM, model minus baseline, per test pair
     (:func:`genforge.image2image.metrics.paired_difference`: mean, standard error, pairs above and below). FID and KID
-    compare outputs with the test targets on the typeface classifier (:mod:`genforge.image2image.features`, glyphs
-    only), whose record is ``feature_net``.
+    compare outputs with the test targets on the target domain's classifier (:mod:`genforge.image2image.features`:
+    of typefaces for glyphs, of categories for drawings; none for paired folders), whose record is ``feature_net``.
 
     Raises:
         GenForgeError: the optimized generator or a split is missing (run the stages before), or its spec unreadable.
@@ -102,13 +103,14 @@ def evaluate(job: Job) -> dict:
 
 
 def _feature_net(job: Job, processed: Path, targets: np.ndarray):
-    """``(model, features of the test targets)`` of the typeface classifier and its record (faces, images, training
-    accuracy); ``(None, {})`` without domain images (paired folders)."""
+    """``(model, features of the test targets)`` of the target domain's classifier (glyphs: of typefaces; edges: of
+    drawing categories) and its record (``classes``, ``images``, ``train_accuracy``); ``(None, {})`` without domain
+    images (paired folders)."""
     if not (processed / f"{DOMAIN}.npy").is_file():
         return None, {}
     images, labels = np.load(processed / f"{DOMAIN}.npy"), np.load(processed / f"{DOMAIN_LABELS}.npy")
     model, accuracy = train_feature_net(images, labels, epochs=job.evaluate.feature_epochs, seed=job.seed)
-    record = {"faces": int(labels.max()) + 1, "images": len(images), "train_accuracy": accuracy}
+    record = {"classes": int(labels.max()) + 1, "images": len(images), "train_accuracy": accuracy}
     return (model, embed(model, targets)), record
 
 
@@ -158,7 +160,9 @@ def _write(job: Job, result: dict, x, outputs, y, ssim: np.ndarray) -> list[dict
     names = ("model", *result["baselines"])
     table = [result, *result["baselines"].values()]
     keys = [key for key in ("l1", "psnr", "ssim", "fid", "kid", "copy_share") if key in result]
-    lines = [f"{result['pairs']} test pairs (characters never seen in training)",
+    fmt = read_json(Path(job.paths.processed) / DATASET)["format"]  # dataset.json's: preprocess is not a param here
+    unseen = {"glyphs": "characters", "edges": "series of drawings"}.get(fmt, "pairs")
+    lines = [f"{result['pairs']} test pairs ({unseen} never seen in training)",
              f"{'':<10}" + "".join(f"{key:>12}" for key in keys)]
     lines += [f"{name:<10}" + "".join(f"{row[key]:>12.4f}" for key in keys) for name, row in zip(names, table,
                                                                                                 strict=True)]

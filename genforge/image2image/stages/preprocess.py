@@ -1,6 +1,7 @@
 """preprocess: build an image-to-image generator's pairs: glyphs of every character two typefaces share, split by
 character, with every face's glyphs of the training characters for the typeface classifier of the evaluate stage;
-or the pairs of two folders matched by file name, split by name."""
+drawings paired with their edge maps, split by series, with the training drawings' categories for the evaluate
+stage's category classifier; or the pairs of two folders matched by file name, split by name."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, md5_file, write_json
+from genforge.image2image.drawings import categories, drawing_pairs, list_drawings, series_groups
 from genforge.image2image.glyphs import (
     faces,
     find_face,
@@ -23,6 +25,8 @@ from genforge.image2image.glyphs import (
 )
 from genforge.image2image.pairs import paired_folder
 from genforge.image2image.training import DATASET, DOMAIN, DOMAIN_LABELS, FACES, SPLITS
+
+NAMES = ("names", "left_out_names")  # dataset.json's lists of file names, left out of the metrics file
 
 
 def _source_folder(job: Job) -> Path:
@@ -71,6 +75,24 @@ def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
     return arrays, details
 
 
+def _edges(job: Job, folder: Path) -> tuple[dict, dict]:
+    """The drawings' pairs (edge map -> drawing) split by series; the domain images: the training drawings,
+    labelled by category."""
+    cfg = job.preprocess
+    root = folder / cfg.drawings_folder
+    names, x, y, left_out = drawing_pairs(root, list_drawings(root, cfg.exclude), size=cfg.size,
+                                          sigma=cfg.canny_sigma, max_pixels=cfg.max_pixels)
+    index = split_groups(series_groups(names), cfg.val_fraction, cfg.test_fraction, job.seed)
+    arrays = {f"{split}_{side}": a[rows, ..., None] for split, rows in index.items() for side, a in (("input", x),
+                                                                                                  ("target", y))}
+    train_names = [names[i] for i in index["train"]]
+    labels, domain_labels = categories(train_names)
+    if len(labels) > 1:  # the feature network of FID and KID tells two or more categories apart
+        arrays[DOMAIN], arrays[DOMAIN_LABELS] = arrays["train_target"], domain_labels
+    return arrays, {"names": {s: [names[i] for i in rows] for s, rows in index.items()}, "domain_classes": labels,
+                    "left_out": {why: len(v) for why, v in left_out.items()}, "left_out_names": left_out}
+
+
 def _folder(job: Job, folder: Path) -> tuple[dict, dict]:
     cfg = job.preprocess
     names, x, y = paired_folder(folder / cfg.input_folder, folder / cfg.target_folder, cfg.size)
@@ -84,22 +106,28 @@ def preprocess(job: Job) -> dict:
     """Write ``paths.processed/{train,val,test}_{input,target}.npy`` (``uint8 (N, size, size, 1)``, black on
     white; with ``target_faces`` also ``{split}_face.npy``, ``int32 (N,)``, the index of each pair's target face in
     dataset.json's ``target_faces``), for glyphs ``domain.npy`` and ``domain_labels.npy`` (the training characters
-    in every face, labelled by face), ``dataset.json``; and ``paths.metrics/preprocess.json``.
+    in every face, labelled by face; for edges the training drawings, labelled by category, where there are two or
+    more), ``dataset.json``; and ``paths.metrics/preprocess.json`` (dataset.json without the pairs' names).
 
     Glyphs: the characters of ``preprocess.scripts`` that ``source_face`` and ``target_face`` (with
     ``target_faces``, every one of them: zi2zi's one generator for several faces) have, rendered
     (:func:`genforge.image2image.glyphs.render`), blank glyphs dropped, split by character: whole homoglyph groups
     go to one split (:func:`~genforge.image2image.glyphs.split_groups` with ``seed``), so the test characters are
-    never seen in training in any face. Folder: the pairs of ``input_folder`` and ``target_folder``, split by name.
+    never seen in training in any face. Edges: the drawings under ``drawings_folder`` but ``exclude``, each paired
+    with its Canny edge map (:func:`genforge.image2image.drawings.drawing_pairs`: too large, blank and duplicate
+    drawings left out, named in dataset.json's ``left_out_names``), split by series
+    (:func:`~genforge.image2image.drawings.series_groups`). Folder: the pairs of ``input_folder`` and
+    ``target_folder``, split by name.
 
     Raises:
-        GenForgeError: the source or a face is missing, a pair is broken (:func:`genforge.image2image.pairs.
-            paired_folder`), or there are fewer than 3 characters or pairs.
+        GenForgeError: the source, a face or the drawings' folder is missing, a pair is broken
+            (:func:`genforge.image2image.pairs.paired_folder`), a drawing does not decode, or there are fewer than 3
+            characters, series or pairs.
     """
     cfg = job.preprocess
     start = time.perf_counter()
     folder = _source_folder(job)
-    arrays, details = (_glyphs if cfg.format == "glyphs" else _folder)(job, folder)
+    arrays, details = {"glyphs": _glyphs, "edges": _edges, "folder": _folder}[cfg.format](job, folder)
     with atomic_path(job.paths.processed, is_dir=True) as tmp:
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", array)
@@ -107,5 +135,5 @@ def preprocess(job: Job) -> dict:
                    **details, "md5": {name: md5_file(tmp / f"{name}.npy") for name in arrays}}
         write_json(tmp / DATASET, summary)
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    write_json(Path(job.paths.metrics) / "preprocess.json", summary)
+    write_json(Path(job.paths.metrics) / "preprocess.json", {k: v for k, v in summary.items() if k not in NAMES})
     return {"format": cfg.format, **{f"{s}_pairs": summary[f"{s}_pairs"] for s in SPLITS}}

@@ -27,7 +27,9 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     cfg, pre = job.train, job.preprocess
     faces = (f"any of {', '.join(pre.target_faces)} (zi2zi: a target-face embedding of {cfg.face_embedding})"
              if pre.target_faces else pre.target_face)
-    data = f"{pre.source_face} -> {faces} glyphs" if pre.format == "glyphs" else "paired folders"
+    data = {"glyphs": f"{pre.source_face} -> {faces} glyphs",
+            "edges": f"Canny edges (sigma {pre.canny_sigma}) -> drawings of {pre.drawings_folder or 'the source'}",
+            "folder": "paired folders"}[pre.format]
     rows = [["generator", job.name],
             ["architecture", f"{cfg.arch}: U-Net from {cfg.filters} to {cfg.max_filters} filters"
                              + (f", PatchGAN of {cfg.disc_layers} stride-2 layers, L1 weight {cfg.l1_weight}"
@@ -39,11 +41,14 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
     return rows + [[name, url] for name, url in links.items()]
 
 
-def _feature_note(record: dict) -> str:
+def _feature_note(record: dict, fmt: str) -> str:
     if not record:
-        return "<p>No FID or KID: paired folders have no labelled target domain to train a feature network on.</p>"
-    return (f"<p>Feature network: a classifier of {record['faces']} typefaces trained on {record['images']} glyphs of "
-            f"the training characters (training accuracy {record['train_accuracy']:.3f}).</p>")
+        return ("<p>No FID or KID: these pairs have no labelled target domain (two or more typefaces or categories) "
+                "to train a feature network on.</p>")
+    what = {"glyphs": "typefaces trained on {} glyphs of the training characters",
+            "edges": "drawing categories trained on the {} training drawings"}[fmt].format(record["images"])
+    return (f"<p>Feature network: a classifier of {record['classes']} {what} (training accuracy "
+            f"{record['train_accuracy']:.3f}).</p>")
 
 
 def _versus(paired: dict) -> str:
@@ -83,12 +88,12 @@ def report_page(job: Job, registration: dict, title: str) -> str:
         f"<h2>Test triplets: input | output | target ({evaluation['pairs']} test pairs, never trained on)</h2>",
         shown,
         "<h2>Scores beside the baselines</h2><p>identity: the input as output; unet_l1: the U-Net trained on the L1 "
-        "loss alone, same widths and steps. FID and KID against the test targets on the typeface classifier's "
+        "loss alone, same widths and steps. FID and KID against the test targets on the target domain classifier's "
         "features; copy share: outputs nearer a training target than their own.</p>",
         html_table(["predictor", *keys], rows),
         _versus(evaluation.get("versus_unet_l1") or {}),
         _per_face(evaluation.get("per_face") or {}),
-        _feature_note(evaluation.get("feature_net") or {}),
+        _feature_note(evaluation.get("feature_net") or {}, job.preprocess.format),
         "<h2>Stability</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["stability"].items()]),
         "<h2>Efficiency</h2>", html_table(["", ""], [[k, v] for k, v in evaluation["efficiency"].items()]),
         f"<h2>Optimize (shipped: {html.escape(optimization['method'])})</h2>",
