@@ -603,3 +603,29 @@ def test_a_missing_drawings_folder_an_exclude_leaving_nothing_and_a_corrupt_draw
         drawing_pairs(tmp_path / "png", list_drawings(tmp_path / "png", []), size=8, sigma=1.0, max_pixels=10**6)
     with pytest.raises(GenForgeError, match=r"none of 1 drawings gives a pair \(0 too_large, 1 blank"):
         drawing_pairs(tmp_path / "png", ["shapes/blank.png"], size=8, sigma=1.0, max_pixels=10**6)
+
+
+def test_paired_folders_with_category_folders_get_a_feature_network_domain(project):
+    from conftest import folder_digest, tiny_params
+
+    rng = np.random.default_rng(0)
+    for category in ("round", "square"):
+        for i in range(3):
+            image = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            save(project / "pairs" / "A" / category / f"{i}.png", image)
+            save(project / "pairs" / "B" / category / f"{i}.png", 255 - image)
+    params = tiny_params(project, (NAME,))
+    params["collect"]["sources"].append({"name": "pairs", "kind": "file", "path": "pairs",
+                                         "sha256": folder_digest(project / "pairs")})
+    params["generators"][NAME]["data"] = ["pairs"]
+    params["generators"][NAME]["preprocess"] = {"format": "folder", "size": 16, "val_fraction": 0.1,
+                                                "test_fraction": 0.15}
+    processed, dataset = preprocessed(project, params)
+    train = dataset["names"]["train"]
+    assert len(train) == 4 and dataset["domain_classes"] == ["round", "square"]  # 1 test pair, 1 validation pair
+    labels = np.load(processed / "domain_labels.npy")
+    assert labels.tolist() == [name.startswith("square") for name in train]
+    domain, targets = np.load(processed / "domain.npy"), np.load(processed / "train_target.npy")
+    assert np.array_equal(domain, targets)
+    inputs = np.load(processed / "train_input.npy")
+    assert np.array_equal(targets, 255 - inputs)  # each target is its own input's partner

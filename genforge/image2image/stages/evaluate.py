@@ -63,7 +63,8 @@ def evaluate(job: Job) -> dict:
     baseline, ``versus_unet_l1``: the paired difference of L1 and SSIM, model minus baseline, per test pair
     (:func:`genforge.image2image.metrics.paired_difference`: mean, standard error, pairs above and below). FID and KID
     compare outputs with the test targets on the target domain's classifier (:mod:`genforge.image2image.features`:
-    of typefaces for glyphs, of categories for drawings; none for paired folders), whose record is ``feature_net``.
+    of typefaces for glyphs, of categories (first folders) for drawings and paired folders), whose record is
+    ``feature_net``.
 
     Raises:
         GenForgeError: the optimized generator or a split is missing (run the stages before), or its spec unreadable.
@@ -103,9 +104,9 @@ def evaluate(job: Job) -> dict:
 
 
 def _feature_net(job: Job, processed: Path, targets: np.ndarray):
-    """``(model, features of the test targets)`` of the target domain's classifier (glyphs: of typefaces; edges: of
-    drawing categories) and its record (``classes``, ``images``, ``train_accuracy``); ``(None, {})`` without domain
-    images (paired folders)."""
+    """``(model, features of the test targets)`` of the target domain's classifier (glyphs: of typefaces; edges and
+    folders: of categories) and its record (``classes``, ``images``, ``train_accuracy``); ``(None, {})`` without
+    domain images (targets of one category)."""
     if not (processed / f"{DOMAIN}.npy").is_file():
         return None, {}
     images, labels = np.load(processed / f"{DOMAIN}.npy"), np.load(processed / f"{DOMAIN_LABELS}.npy")

@@ -1,7 +1,7 @@
 """preprocess: build an image-to-image generator's pairs: glyphs of every character two typefaces share, split by
 character, with every face's glyphs of the training characters for the typeface classifier of the evaluate stage;
-drawings paired with their edge maps, split by series, with the training drawings' categories for the evaluate
-stage's category classifier; or the pairs of two folders matched by file name, split by name."""
+drawings paired with their edge maps, split by series; or the pairs of two folders matched by file name, split by
+name; for these two, the training targets' categories (first folders) for the evaluate stage's classifier."""
 
 from __future__ import annotations
 
@@ -76,38 +76,42 @@ def _glyphs(job: Job, folder: Path) -> tuple[dict, dict]:
 
 
 def _edges(job: Job, folder: Path) -> tuple[dict, dict]:
-    """The drawings' pairs (edge map -> drawing) split by series; the domain images: the training drawings,
-    labelled by category."""
+    """The drawings' pairs (edge map -> drawing) split by series, and what was left out."""
     cfg = job.preprocess
     root = folder / cfg.drawings_folder
     names, x, y, left_out = drawing_pairs(root, list_drawings(root, cfg.exclude), size=cfg.size,
                                           sigma=cfg.canny_sigma, max_pixels=cfg.max_pixels)
-    index = split_groups(series_groups(names), cfg.val_fraction, cfg.test_fraction, job.seed)
-    arrays = {f"{split}_{side}": a[rows, ..., None] for split, rows in index.items() for side, a in (("input", x),
-                                                                                                  ("target", y))}
-    train_names = [names[i] for i in index["train"]]
-    labels, domain_labels = categories(train_names)
-    if len(labels) > 1:  # the feature network of FID and KID tells two or more categories apart
-        arrays[DOMAIN], arrays[DOMAIN_LABELS] = arrays["train_target"], domain_labels
-    return arrays, {"names": {s: [names[i] for i in rows] for s, rows in index.items()}, "domain_classes": labels,
-                    "left_out": {why: len(v) for why, v in left_out.items()}, "left_out_names": left_out}
+    arrays, details = _split_by_name(job, names, series_groups(names), (x, y))
+    return arrays, {**details, "left_out": {why: len(v) for why, v in left_out.items()}, "left_out_names": left_out}
 
 
 def _folder(job: Job, folder: Path) -> tuple[dict, dict]:
     cfg = job.preprocess
     names, x, y = paired_folder(folder / cfg.input_folder, folder / cfg.target_folder, cfg.size)
-    index = split_groups(np.arange(len(names)), cfg.val_fraction, cfg.test_fraction, job.seed)
-    arrays = {f"{split}_{side}": a[index[split], ..., None] for split in index for side, a in (("input", x),
-                                                                                             ("target", y))}
-    return arrays, {"names": {s: [names[i] for i in index[s]] for s in index}}
+    return _split_by_name(job, names, np.arange(len(names)), (x, y))
+
+
+def _split_by_name(job: Job, names: list[str], groups: np.ndarray, pairs: tuple) -> tuple[dict, dict]:
+    """The named pairs ``(inputs, targets)`` split by ``groups``; the domain images: the training targets labelled
+    by category, their first folder (:func:`genforge.image2image.drawings.categories`), where there are two or
+    more categories for the feature network of FID and KID to tell apart."""
+    cfg = job.preprocess
+    index = split_groups(groups, cfg.val_fraction, cfg.test_fraction, job.seed)
+    arrays = {f"{split}_{side}": a[rows, ..., None] for split, rows in index.items()
+              for side, a in zip(("input", "target"), pairs, strict=True)}
+    labels, domain_labels = categories([names[i] for i in index["train"]])
+    if len(labels) > 1:
+        arrays[DOMAIN], arrays[DOMAIN_LABELS] = arrays["train_target"], domain_labels
+    return arrays, {"names": {s: [names[i] for i in rows] for s, rows in index.items()}, "domain_classes": labels}
 
 
 def preprocess(job: Job) -> dict:
     """Write ``paths.processed/{train,val,test}_{input,target}.npy`` (``uint8 (N, size, size, 1)``, black on
     white; with ``target_faces`` also ``{split}_face.npy``, ``int32 (N,)``, the index of each pair's target face in
     dataset.json's ``target_faces``), for glyphs ``domain.npy`` and ``domain_labels.npy`` (the training characters
-    in every face, labelled by face; for edges the training drawings, labelled by category, where there are two or
-    more), ``dataset.json``; and ``paths.metrics/preprocess.json`` (dataset.json without the pairs' names).
+    in every face, labelled by face; for edges and folders the training targets, labelled by their first folder,
+    where there are two or more such categories), ``dataset.json``; and ``paths.metrics/preprocess.json``
+    (dataset.json without the pairs' names).
 
     Glyphs: the characters of ``preprocess.scripts`` that ``source_face`` and ``target_face`` (with
     ``target_faces``, every one of them: zi2zi's one generator for several faces) have, rendered

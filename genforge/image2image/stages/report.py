@@ -43,10 +43,10 @@ def _about(job: Job, registration: dict, training: dict) -> list[list]:
 
 def _feature_note(record: dict, fmt: str) -> str:
     if not record:
-        return ("<p>No FID or KID: these pairs have no labelled target domain (two or more typefaces or categories) "
-                "to train a feature network on.</p>")
-    what = {"glyphs": "typefaces trained on {} glyphs of the training characters",
-            "edges": "drawing categories trained on the {} training drawings"}[fmt].format(record["images"])
+        return ("<p>No FID or KID: the training targets are of one category (first folder), too few to train a "
+                "feature network of the target domain on.</p>")
+    what = ("typefaces trained on {} glyphs of the training characters" if fmt == "glyphs" else
+            "categories (first folders) trained on the {} training targets").format(record["images"])
     return (f"<p>Feature network: a classifier of {record['classes']} {what} (training accuracy "
             f"{record['train_accuracy']:.3f}).</p>")
 
