@@ -135,6 +135,8 @@ def test_homoglyphs_share_a_split_and_splits_are_disjoint():
     assert all(i in split[homes[0]] for i in (0, 1, 3))
     with pytest.raises(GenForgeError, match="at least 3 are needed"):
         split_groups(np.array([0, 0, 1]), 0.3, 0.3, seed=0)
+    with pytest.raises(GenForgeError, match=r"take 2 and 2 of the 4 groups .* leaving none for training"):
+        split_groups(np.arange(4), 0.49, 0.49, seed=0)
 
 
 def test_glyphs_are_centred_and_a_missing_character_or_a_large_glyph_is_refused():
@@ -169,6 +171,14 @@ def test_a_paired_folder_is_matched_by_name_and_its_faults_are_named(tmp_path):
         paired_folder(a, b, size=4)
     (b / "lonely.png").write_bytes(b"not a png")
     with pytest.raises(GenForgeError, match=r"B/lonely.png: not an image that Pillow can decode"):
+        paired_folder(a, b, size=4)
+    (b / "lonely.png").unlink()
+    (b / "lonely.png").symlink_to(b / "gone.png")  # a broken link
+    with pytest.raises(GenForgeError, match=r"1 images without their partner: A/lonely.png"):  # not an image file
+        paired_folder(a, b, size=4)
+    (b / "lonely.png").unlink()
+    (b / "lonely.png").mkdir()  # a folder named like an image is not a partner either
+    with pytest.raises(GenForgeError, match=r"1 images without their partner: A/lonely.png"):
         paired_folder(a, b, size=4)
 
 
@@ -509,8 +519,11 @@ def test_face_indices_and_a_spec_that_does_not_fit_the_generator_are_refused(zi2
     ({"target_faces": ["NimbusRoman-Bold", " C059-Roman"]}, "without surrounding spaces"),
     ({"target_faces": ["NimbusRoman-Bold", "nimbusroman-bold"]}, "names a face twice"),
     ({"target_faces": ["NimbusRoman-Bold", "C059-Roman"], "format": "folder"}, "is for format glyphs"),
+    ({"format": "edges", "canny_sigma": 9}, r"canny_sigma \(9.0\) blurs a 64-pixel drawing .* at most size / 8"),
+    ({"format": "edges", "drawings_folder": "../elsewhere"}, "must be a path inside the source"),
+    ({"format": "edges", "drawings_folder": "/etc"}, "must be a path inside the source"),
 ])
-def test_target_faces_that_cannot_work_are_refused_by_name(tmp_path, change, message):
+def test_preprocess_settings_that_cannot_work_are_refused_by_name(tmp_path, change, message):
     import yaml
     from conftest import REPO
 
@@ -598,6 +611,8 @@ def test_a_missing_drawings_folder_an_exclude_leaving_nothing_and_a_corrupt_draw
     write_drawings(tmp_path / "png")
     with pytest.raises(GenForgeError, match=r"no drawings .* of 8 images are left by preprocess.exclude"):
         list_drawings(tmp_path / "png", ["*"])
+    with pytest.raises(GenForgeError, match=r"exclude patterns \['skip', 'shapes/\['\] match no drawing"):
+        list_drawings(tmp_path / "png", ["skip", "skip/*", "shapes/["])  # a folder's name alone; a typo
     (tmp_path / "png" / "bad.png").write_bytes(b"not a png")
     with pytest.raises(GenForgeError, match=r"bad.png: not an image that Pillow can decode"):
         drawing_pairs(tmp_path / "png", list_drawings(tmp_path / "png", []), size=8, sigma=1.0, max_pixels=10**6)

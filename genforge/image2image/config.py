@@ -5,6 +5,7 @@ validated by pydantic with unknown keys rejected by name; the shared sections an
 from __future__ import annotations
 
 import warnings
+from pathlib import PurePosixPath
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -45,9 +46,20 @@ class Preprocess(Section):
             raise ValueError(f"preprocess.size ({self.size}) must be a power of two: the U-Net halves it to 1x1")
         if self.format == "glyphs" and not (self.source_face and self.target_face and self.scripts):
             raise ValueError("preprocess.format glyphs needs source_face, target_face and scripts")
+        if self.format == "edges":
+            self._check_edges()
         if self.target_faces:
             self._check_target_faces()
         return self
+
+    def _check_edges(self) -> None:
+        if self.canny_sigma > self.size / 8:
+            raise ValueError(f"preprocess.canny_sigma ({self.canny_sigma}) blurs a {self.size}-pixel drawing past "
+                             f"its edges (and slows Canny down): at most size / 8 = {self.size / 8}")
+        folder = PurePosixPath(self.drawings_folder)
+        if folder.is_absolute() or ".." in folder.parts:
+            raise ValueError(f"preprocess.drawings_folder ({self.drawings_folder}) must be a path inside the source, "
+                             "relative and without '..'")
 
     def _check_target_faces(self) -> None:
         faces = self.target_faces

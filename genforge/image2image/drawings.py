@@ -48,13 +48,18 @@ def list_drawings(folder: Path, exclude: list[str]) -> list[str]:
     ``exclude`` (``fnmatch``, where ``*`` also matches ``/``).
 
     Raises:
-        GenForgeError: ``folder`` is missing or holds no image that ``exclude`` leaves.
+        GenForgeError: ``folder`` is missing or holds no image that ``exclude`` leaves, or a pattern of ``exclude``
+            matches no image (a typo would otherwise leave out nothing, silently).
     """
     if not folder.is_dir():
         raise GenForgeError(f"{folder}: not found; preprocess.drawings_folder names the drawings' folder under the "
                             "source (run the collect stage first: `dvc repro collect`)")
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    unused = [pattern for pattern in exclude if not any(fnmatch.fnmatchcase(n, pattern) for n in names)]
+    if unused:
+        raise GenForgeError(f"{folder}: preprocess.exclude patterns {unused} match no drawing (paths relative to "
+                            "the folder, such as 'shapes/stars/*'); correct or remove them")
     kept = [n for n in names if not any(fnmatch.fnmatchcase(n, pattern) for pattern in exclude)]
     if not kept:
         raise GenForgeError(f"{folder}: no drawings ({', '.join(IMAGE_SUFFIXES)}) of {len(names)} images are left "
@@ -115,7 +120,8 @@ def drawing_pairs(folder: Path, names: list[str], *, size: int, sigma: float,
         drawings.append(drawing)
     if not kept:
         counts = ", ".join(f"{len(v)} {k}" for k, v in left_out.items())
-        raise GenForgeError(f"{folder}: none of {len(names)} drawings gives a pair ({counts} left out)")
+        raise GenForgeError(f"{folder}: none of {len(names)} drawings gives a pair ({counts} left out); a smaller "
+                            "preprocess.canny_sigma finds more edges, a larger max_pixels keeps larger drawings")
     return kept, np.stack(edges), np.stack(drawings), left_out
 
 
@@ -124,11 +130,13 @@ def series_groups(names: list[str]) -> np.ndarray:
     (``arrow1_02.png``, ``arrow3_10.png``: one artist's series, often near copies) share a group, so that a split
     by group never tests a drawing whose sibling was trained on. Groups are numbered by their first member.
 
-    >>> series_groups(["a/star_1.png", "a/star_22.png", "b/star_1.png", "a/moon.png"]).tolist()
-    [0, 0, 2, 3]
+    >>> series_groups(["a/star_1.png", "a/star_22.png", "b/star_1.png", "a/moon.png", "v1/x.png", "v2/x.png"]).tolist()
+    [0, 0, 2, 3, 4, 5]
     """
-    keys = [re.sub(r"\d+", "#", name.rsplit(".", 1)[0]) for name in names]
-    first: dict[str, int] = {}
+    digits = re.compile(r"\d+")
+    splits = [name.rpartition("/") for name in names]  # (folder, "/", file name)
+    keys = [(folder, digits.sub("#", file.rsplit(".", 1)[0])) for folder, _, file in splits]
+    first: dict[tuple[str, str], int] = {}
     return np.array([first.setdefault(key, i) for i, key in enumerate(keys)], dtype=np.int64)
 
 

@@ -120,14 +120,18 @@ def split_groups(groups: np.ndarray, val_fraction: float, test_fraction: float, 
     at least one) and train (the rest), so that no group is in two splits.
 
     Raises:
-        GenForgeError: fewer than 3 groups.
+        GenForgeError: fewer than 3 groups, or none left for training by the two fractions.
     """
     names = np.unique(groups)
     if len(names) < 3:  # noqa: PLR2004
-        raise GenForgeError(f"{len(names)} distinct characters or pairs: at least 3 are needed for the train, val "
-                            "and test splits")
+        raise GenForgeError(f"{len(names)} distinct groups (characters, series of drawings or pairs): at least 3 are "
+                            "needed for the train, val and test splits")
     order = np.random.default_rng(seed).permutation(names)
     n_test = max(1, round(len(names) * test_fraction))
     n_val = max(1, round(len(names) * val_fraction))
+    if n_test + n_val >= len(names):
+        raise GenForgeError(f"preprocess.val_fraction ({val_fraction}) and test_fraction ({test_fraction}) take "
+                            f"{n_val} and {n_test} of the {len(names)} groups (characters, series of drawings or "
+                            "pairs), leaving none for training: lower them or add data")
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
     return {k: np.flatnonzero(np.isin(groups, v)) for k, v in parts.items()}

@@ -16,9 +16,13 @@ def read_image(path: Path) -> np.ndarray:
     """One image file as grayscale ``uint8 (H, W)`` (:func:`decode_image`).
 
     Raises:
-        GenForgeError: the file does not decode as an image (named).
+        GenForgeError: the file cannot be read (a folder, a broken link) or does not decode as an image (named).
     """
-    return decode_image(Path(path).read_bytes(), str(path))
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise GenForgeError(f"{path}: cannot be read as an image file ({e.strerror}); remove or replace it") from None
+    return decode_image(data, str(path))
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -77,7 +81,7 @@ def paired_folder(inputs: Path, targets: Path, size: int) -> tuple[list[str], np
             raise GenForgeError(f"{folder}: not found; a paired source holds the input and target folders named by "
                                 "preprocess.input_folder and preprocess.target_folder")
         listed[folder] = {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                          if p.suffix.lower() in IMAGE_SUFFIXES}
+                          if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
     a, b = listed[inputs], listed[targets]
     alone = sorted(f"{inputs.name}/{n}" for n in a - b) + sorted(f"{targets.name}/{n}" for n in b - a)
     if alone:
