@@ -16,8 +16,16 @@ INDEX = "index.html"  # in paths.reports, beside one <generator>.html per genera
 def report(params: ParamsBase) -> dict:
     """Write ``paths.reports/<generator>.html`` for every generator (its modality's page, from its metric files) and
     ``paths.reports/index.html`` (a row per generator: gate, headline metric, registry decision, champion; "not run"
-    for a generator with no register.json yet); log
-    each page to its model's MLflow run as ``report/report.html``. The folder is replaced whole."""
+    for a generator with no register.json yet); log each page to its model's MLflow run as ``report/report.html``.
+    The folder is replaced whole.
+
+    A generator whose run is not in this tracking store (a fresh clone's ``mlflow.db`` holds only the runs trained
+    there, by ``make run ONLY=...`` for instance) gets its page without MLflow links and a line on stdout naming it,
+    instead of failing the stage.
+
+    Raises:
+        GenForgeError: a metric file is missing or the tracking store cannot answer (named).
+    """
     rows = []
     with atomic_path(params.paths.reports, is_dir=True) as tmp:
         for name in params.generators:
@@ -34,8 +42,19 @@ def report(params: ParamsBase) -> dict:
     reports = Path(params.paths.reports)
     for row, run_id in rows:
         if run_id is not None:
-            tracking.log_artifact_as(run_id, reports / row["page"], "report/report.html")
+            _log_page(row, run_id, reports)
     return {"index": str(reports / INDEX), "generators": len(rows)}
+
+
+def _log_page(row: dict, run_id: str, reports: Path) -> None:
+    """Log a generator's page to its MLflow run, or say on stdout, naming the generator, that this tracking store
+    does not hold the run."""
+    if tracking.run_exists(run_id):
+        tracking.log_artifact_as(run_id, reports / row["page"], "report/report.html")
+        return
+    print(f"report: {row['generator']}: its MLflow run {run_id} (from its register.json) is not in "
+          f"{tracking.tracking_uri()}: its page has no MLflow links and was not logged to a run. Train it in this "
+          f"project to have them (`make run ONLY={row['generator']}`)")
 
 
 def main() -> int:

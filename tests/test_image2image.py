@@ -358,6 +358,12 @@ def test_the_litert_generator_translates_as_the_keras_generator(saved_translator
         path.write_bytes(export(varied, kind))
         got = translate(LiteRTNetwork(path), images, batch_size=2).astype(int)  # batches of 2, 2 and 1
         assert got.shape == want.shape and np.abs(got - want).max() <= tolerance
+        if kind == "float32":  # an input of another size is refused by name, and the network still works after it
+            network = LiteRTNetwork(path)
+            first = network(images[:2] / 255.0)
+            with pytest.raises(GenForgeError, match=r"takes inputs of shape \(batch, 16, 16, 1\), got \(2, 8, 8, 1\)"):
+                network(np.zeros((2, 8, 8, 1), np.float32))
+            np.testing.assert_array_equal(network(images[:2] / 255.0), first)
         if kind == "int8":
             assert np.abs(got - want).mean() < 8  # noqa: PLR2004
     assert path.stat().st_size < (tmp_path / "g_float32.tflite").stat().st_size  # kernels of 1,024 weights and up

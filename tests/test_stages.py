@@ -53,7 +53,7 @@ def edit_params(root: Path, mutate) -> None:
     write_params(root, params)
 
 
-def test_pipeline_outputs_and_mlflow_lineage(project):
+def test_pipeline_outputs_and_mlflow_lineage(project, monkeypatch, capsys):
     import mlflow
 
     (project / f"data/processed/{CHAR}").mkdir(parents=True)
@@ -179,6 +179,17 @@ def test_pipeline_outputs_and_mlflow_lineage(project):
     assert reg3["previous_metrics"]["bits_per_character"] == pytest.approx(reg["value"])
     assert str(client.get_model_version_by_alias(f"genforge-{CHAR}", "champion").version) == "1"
     assert str(client.get_model_version_by_alias(f"genforge-{CHAR}", "challenger").version) == "3"
+
+    # a store without the run (a fresh clone's mlflow.db, `make run ONLY=` another generator): the report stage
+    # writes the page without MLflow links and names the generator, instead of failing
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'other.db'}")
+    capsys.readouterr()
+    assert run_stage("report", report, []) == 0
+    out = capsys.readouterr().out
+    assert f"report: {CHAR}: its MLflow run {reg3['run_id']} (from its register.json) is not in sqlite:///" in out
+    page = (project / f"reports/{CHAR}.html").read_text(encoding="utf-8")
+    assert "#/experiments/" not in page and f"genforge-{CHAR}" in page
+    assert f'href="{CHAR}.html"' in (project / "reports/index.html").read_text(encoding="utf-8")
 
 
 def _expect_error(verb, fn, capsys, message):

@@ -109,6 +109,19 @@ def test_run_links_are_http_pages_of_the_ui(tmp_path, monkeypatch):
         "genforge-links": f"http://h:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"}
 
 
+def test_run_exists_tells_a_missing_run_from_a_store_that_cannot_answer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_id = tracking.start_training_run("genforge-exists", {}, {})
+    assert tracking.run_exists(run_id) is True
+    assert tracking.run_exists("0" * 32) is False
+    # nothing listens on port 9 (discard): the store cannot answer, which is not "no such run"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(GenForgeError, match=f"cannot ask http://127.0.0.1:9 for MLflow run {run_id}"):
+        tracking.run_exists(run_id)
+
+
 def test_the_pipelines_own_outputs_do_not_make_a_commit_dirty(tmp_path):
     import subprocess
 

@@ -67,7 +67,8 @@ class LiteRTNetwork:
     any batch size.
 
     Raises:
-        GenForgeError: the file is missing or not a LiteRT model (named).
+        GenForgeError: the file is missing or not a LiteRT model (named); a call gets a wrong number of inputs or an
+            input whose shape past the batch differs from the model's (both shapes named).
     """
 
     def __init__(self, model: str | Path, num_threads: int | None = None):
@@ -77,23 +78,28 @@ class LiteRTNetwork:
             self._it = Interpreter(model_path=str(model), num_threads=num_threads)
         except (OSError, ValueError, RuntimeError) as e:
             raise GenForgeError(f"{model}: cannot load as a LiteRT model ({e}); re-run the optimize stage") from e
-        self._inputs = self._it.get_input_details()
+        # inputs in the order of their shapes' ranks (x before the step embedding), as the Keras network lists them
+        self._inputs = sorted(self._it.get_input_details(), key=lambda d: -len(d["shape"]))
         self._output = self._it.get_output_details()[0]["index"]
-        self._batch = None
+        self._shapes = None  # the input shapes the interpreter's tensors are allocated for
 
     def __call__(self, inputs) -> np.ndarray:
         arrays = [np.asarray(x, np.float32) for x in (inputs if isinstance(inputs, list | tuple) else [inputs])]
         if len(arrays) != len(self._inputs):
             raise GenForgeError(f"the LiteRT network takes {len(self._inputs)} inputs, got {len(arrays)}")
-        # inputs in the order of their shapes' ranks (x before the step embedding), as the Keras network lists them
-        details = sorted(self._inputs, key=lambda d: -len(d["shape"]))
         ordered = sorted(arrays, key=lambda a: -a.ndim)
-        if self._batch != len(ordered[0]):
-            for d, a in zip(details, ordered, strict=True):
+        for d, a in zip(self._inputs, ordered, strict=True):
+            want = [int(n) for n in d["shape_signature"][1:]]  # -1: any size
+            if len(want) != a.ndim - 1 or any(w not in (-1, n) for w, n in zip(want, a.shape[1:], strict=False)):
+                raise GenForgeError(f"the LiteRT network takes inputs of shape (batch, "
+                                    f"{', '.join(map(str, want))}), got {a.shape}")
+        shapes = [a.shape for a in ordered]
+        if self._shapes != shapes:
+            for d, a in zip(self._inputs, ordered, strict=True):
                 self._it.resize_tensor_input(d["index"], a.shape)
             self._it.allocate_tensors()
-            self._batch = len(ordered[0])
-        for d, a in zip(details, ordered, strict=True):
+            self._shapes = shapes
+        for d, a in zip(self._inputs, ordered, strict=True):
             self._it.set_tensor(d["index"], a)
         self._it.invoke()
         return self._it.get_tensor(self._output)

@@ -291,6 +291,24 @@ def _client(run_id: str):
     return client
 
 
+def run_exists(run_id: str) -> bool:
+    """Whether the tracking store (:func:`tracking_uri`) holds run ``run_id``: ``False`` where MLflow answers
+    ``RESOURCE_DOES_NOT_EXIST`` (a fresh clone's ``mlflow.db`` holds only the runs trained there).
+
+    Raises:
+        GenForgeError: the store cannot answer (a tracking server down, an unreadable database), named.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _mlflow().MlflowClient().get_run(run_id)
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise GenForgeError(f"cannot ask {tracking_uri()} for MLflow run {run_id}: {e}") from e
+    return True
+
+
 def end_run(run_id: str, status: str) -> None:
     """Mark a run ``FINISHED`` or ``FAILED`` (MLflow still accepts metrics and artifacts for it afterwards)."""
     _client(run_id).set_terminated(run_id, status)

@@ -56,11 +56,13 @@ def list_drawings(folder: Path, exclude: list[str]) -> list[str]:
                             "source (run the collect stage first: `dvc repro collect`)")
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    unused = [pattern for pattern in exclude if not any(fnmatch.fnmatchcase(n, pattern) for n in names)]
+    matches = {pattern: {n for n in names if fnmatch.fnmatchcase(n, pattern)} for pattern in exclude}
+    unused = [pattern for pattern, matched in matches.items() if not matched]
     if unused:
         raise GenForgeError(f"{folder}: preprocess.exclude patterns {unused} match no drawing (paths relative to "
                             "the folder, such as 'shapes/stars/*'); correct or remove them")
-    kept = [n for n in names if not any(fnmatch.fnmatchcase(n, pattern) for pattern in exclude)]
+    excluded = set().union(*matches.values())
+    kept = [n for n in names if n not in excluded]
     if not kept:
         raise GenForgeError(f"{folder}: no drawings ({', '.join(IMAGE_SUFFIXES)}) of {len(names)} images are left "
                             f"by preprocess.exclude ({exclude})")
@@ -110,11 +112,12 @@ def drawing_pairs(folder: Path, names: list[str], *, size: int, sigma: float,
             continue
         drawing = resized(squared(read_image(folder / name)), size)
         edge = edge_map(drawing, sigma)
-        why = "blank" if edge.min() == 255 else "duplicates" if drawing.tobytes() in seen else None  # noqa: PLR2004
+        pixels = drawing.tobytes()
+        why = "blank" if edge.min() == 255 else "duplicates" if pixels in seen else None  # noqa: PLR2004
         if why:
             left_out[why].append(name)
             continue
-        seen.add(drawing.tobytes())
+        seen.add(pixels)
         kept.append(name)
         edges.append(edge)
         drawings.append(drawing)
@@ -138,15 +141,3 @@ def series_groups(names: list[str]) -> np.ndarray:
     keys = [(folder, digits.sub("#", file.rsplit(".", 1)[0])) for folder, _, file in splits]
     first: dict[tuple[str, str], int] = {}
     return np.array([first.setdefault(key, i) for i, key in enumerate(keys)], dtype=np.int64)
-
-
-def categories(names: list[str]) -> tuple[list[str], np.ndarray]:
-    """The category of each drawing, its first folder (``animals/birds/crow.png``: ``animals``; a file at the top:
-    ``.``): the category names, sorted, and each drawing's index among them ``int (N,)``.
-
-    >>> categories(["b/x.png", "a/c/y.png", "z.png"])
-    (['.', 'a', 'b'], array([2, 1, 0]))
-    """
-    tops = [name.split("/", 1)[0] if "/" in name else "." for name in names]
-    labels = sorted(set(tops))
-    return labels, np.array([labels.index(t) for t in tops])

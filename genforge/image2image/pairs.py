@@ -100,3 +100,16 @@ def paired_folder(inputs: Path, targets: Path, size: int) -> tuple[list[str], np
         xs.append(resized(x, size))
         ys.append(resized(y, size))
     return names, np.stack(xs), np.stack(ys)
+
+
+def categories(names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The category of each pair, its name's first folder (``animals/birds/crow.png``: ``animals``; a file at the
+    top: ``.``): the category names, sorted, and each name's index among them ``int (N,)``. The edges and folder
+    formats label their training targets so for the feature network of FID and KID.
+
+    >>> categories(["b/x.png", "a/c/y.png", "z.png"])
+    (['.', 'a', 'b'], array([2, 1, 0]))
+    """
+    tops = [name.split("/", 1)[0] if "/" in name else "." for name in names]
+    labels = sorted(set(tops))
+    return labels, np.array([labels.index(t) for t in tops])

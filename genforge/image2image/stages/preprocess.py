@@ -13,7 +13,7 @@ import numpy as np
 from genforge import GenForgeError
 from genforge.core.config import Job
 from genforge.core.files import atomic_path, md5_file, write_json
-from genforge.image2image.drawings import categories, drawing_pairs, list_drawings, series_groups
+from genforge.image2image.drawings import drawing_pairs, list_drawings, series_groups
 from genforge.image2image.glyphs import (
     faces,
     find_face,
@@ -23,7 +23,7 @@ from genforge.image2image.glyphs import (
     script_characters,
     split_groups,
 )
-from genforge.image2image.pairs import paired_folder
+from genforge.image2image.pairs import categories, paired_folder
 from genforge.image2image.training import DATASET, DOMAIN, DOMAIN_LABELS, FACES, SPLITS
 
 NAMES = ("names", "left_out_names")  # dataset.json's lists of file names, left out of the metrics file
@@ -93,7 +93,7 @@ def _folder(job: Job, folder: Path) -> tuple[dict, dict]:
 
 def _split_by_name(job: Job, names: list[str], groups: np.ndarray, pairs: tuple) -> tuple[dict, dict]:
     """The named pairs ``(inputs, targets)`` split by ``groups``; the domain images: the training targets labelled
-    by category, their first folder (:func:`genforge.image2image.drawings.categories`), where there are two or
+    by category, their first folder (:func:`genforge.image2image.pairs.categories`), where there are two or
     more categories for the feature network of FID and KID to tell apart."""
     cfg = job.preprocess
     index = split_groups(groups, cfg.val_fraction, cfg.test_fraction, job.seed)
